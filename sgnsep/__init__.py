@@ -1,0 +1,16 @@
+"""sgnsep: separate the instruments or sound classes you name, with the Semantic Grouping Network."""
+
+__version__ = "0.1.0"
+
+from sgnsep.errors import SgnsepError  # noqa: E402
+
+__all__ = ["__version__", "SgnsepError", "Separator"]
+
+
+def __getattr__(name):
+    # Lazy so that `import sgnsep` (and the CLI's --help) does not pay for importing torch.
+    if name == "Separator":
+        from sgnsep.separator import Separator
+
+        return Separator
+    raise AttributeError(name)

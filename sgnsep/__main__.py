@@ -1,0 +1,3 @@
+from sgnsep.cli import main
+
+main()

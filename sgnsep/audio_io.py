@@ -1,0 +1,192 @@
+"""Reading and writing audio files with libsndfile (through soundfile).
+
+Reading is by blocks so that long files are never held in memory whole. Writing goes to a temporary file
+in the destination folder that is renamed into place only when it is complete, so an interrupted or failed
+run never leaves a half-written stem under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sgnsep.errors import InputAudioError, OutputError, UsageError
+
+# Extensions we look for when an input is a folder. libsndfile reads more; these are the common ones.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus", ".w64", ".caf")
+
+OUTPUT_FORMATS = {"wav": "WAV", "flac": "FLAC"}
+SUBTYPES = {
+    ("wav", "16"): "PCM_16",
+    ("wav", "24"): "PCM_24",
+    ("wav", "32"): "FLOAT",
+    ("flac", "16"): "PCM_16",
+    ("flac", "24"): "PCM_24",
+}
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Header information, with user-facing errors for missing, unreadable and empty files."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise InputAudioError(f"{path}: no such file.", hint="Check the path.")
+    if path.is_dir():
+        raise InputAudioError(f"{path} is a folder, not an audio file.")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise InputAudioError(
+            f"{path}: not a readable audio file ({_sndfile_reason(exc)}).",
+            hint="Use wav, flac, ogg or mp3; convert other formats first (e.g. with ffmpeg).",
+        ) from None
+    if info.frames <= 0:
+        raise InputAudioError(f"{path}: the file holds no audio (0 samples).")
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise InputAudioError(f"{path}: the header is invalid (rate {info.samplerate}, {info.channels} channels).")
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), str(info.format))
+
+
+def _sndfile_reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.split(":")[-1].strip() if ":" in text else text
+
+
+def read_block(path: Path, start: int, stop: int) -> np.ndarray:
+    """Samples [start, stop) as float32 (channels, samples). Non-finite samples are an error."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            fh.seek(start)
+            data = fh.read(stop - start, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise InputAudioError(f"{path}: reading failed at sample {start} ({_sndfile_reason(exc)}).") from None
+    if data.shape[0] < stop - start:
+        # The header promised more samples than the body holds (a truncated file): pad, but say so once.
+        raise InputAudioError(
+            f"{path}: the file is truncated (header says {stop} samples or more, body ends at "
+            f"{start + data.shape[0]}).",
+            hint="Re-export or re-download the file.",
+        )
+    if not np.isfinite(data).all():
+        bad = int(np.argwhere(~np.isfinite(data))[0][0]) + start
+        raise InputAudioError(
+            f"{path}: holds NaN or infinite samples (first at sample {bad}).",
+            hint="Repair the file (e.g. re-export it) before separating.",
+        )
+    return np.ascontiguousarray(data.T)
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """The whole file as float32 (channels, samples) and its sample rate."""
+    info = probe(path)
+    return read_block(info.path, 0, info.frames), info.sample_rate
+
+
+def default_bit_depth(ext: str) -> str:
+    """32-bit float for wav (lossless for what the model produces), 24-bit for flac (its maximum)."""
+    return "24" if ext.lower().lstrip(".") == "flac" else "32"
+
+
+def resolve_format(ext: str, bit_depth: int | str) -> tuple[str, str]:
+    ext = ext.lower().lstrip(".")
+    if ext not in OUTPUT_FORMATS:
+        raise UsageError(f"Output format '{ext}' is not supported; use one of {', '.join(OUTPUT_FORMATS)}.")
+    key = (ext, str(bit_depth))
+    if key not in SUBTYPES:
+        allowed = sorted(b for e, b in SUBTYPES if e == ext)
+        raise UsageError(f"Bit depth {bit_depth} is not available for {ext}; use one of {', '.join(allowed)}.")
+    return OUTPUT_FORMATS[ext], SUBTYPES[key]
+
+
+class AtomicAudioWriter:
+    """Writes blocks to ``<dir>/.<name>.<random>.partial`` and renames to ``path`` on :meth:`commit`.
+
+    :meth:`abort` (or leaving a ``with`` block on an exception) deletes the temporary file.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, channels: int, fmt: str, subtype: str):
+        import soundfile as sf
+
+        self.path = Path(path)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
+            os.close(fd)
+        except OSError as exc:
+            raise OutputError(
+                f"Cannot write in {self.path.parent} ({exc.strerror}).",
+                hint="Choose another folder with --out or fix its permissions.",
+            ) from None
+        self.tmp = Path(tmp)
+        self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype)
+
+    def write(self, block: np.ndarray) -> None:
+        """block (channels, samples)."""
+        try:
+            self._file.write(np.ascontiguousarray(block.T))
+        except Exception as exc:  # libsndfile reports a full disk as a generic error
+            self.abort()
+            raise OutputError(
+                f"Writing {self.path} failed ({exc}).", hint="Check free disk space and permissions."
+            ) from None
+
+    def commit(self) -> None:
+        try:
+            self._file.close()
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"Finishing {self.path} failed ({exc.strerror}).", hint="Check free disk space.") from None
+
+    def abort(self) -> None:
+        try:
+            if not self._file.closed:
+                self._file.close()
+        except Exception:
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+def write_audio(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> None:
+    """Write a whole (channels, samples) array atomically; the format follows the extension."""
+    ext = path.suffix.lower().lstrip(".")
+    fmt, default_subtype = resolve_format(ext, default_bit_depth(ext))
+    writer = AtomicAudioWriter(path, sample_rate, audio.shape[0], fmt, subtype or default_subtype)
+    writer.write(audio)
+    writer.commit()
+
+
+def list_audio_files(inputs: list[Path]) -> list[Path]:
+    """Expand folders (non-recursively sorted, recursive search) into audio files; keep files as given."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                raise InputAudioError(
+                    f"{item}: the folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).",
+                    hint="Pass audio files or a folder that contains some.",
+                )
+            files.extend(found)
+        else:
+            files.append(item)
+    return files

@@ -1,0 +1,209 @@
+"""Checkpoints: a folder (or Hub repo) with ``config.json`` and ``model.safetensors``.
+
+``config.json`` holds the model config, the class names, the audio settings, the sgnsep version that wrote
+it, and summaries of training and evaluation. Weights are safetensors: nothing is ever unpickled.
+Loading is strict: missing, unexpected or mis-shaped tensors are named in the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sgnsep import __version__
+from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict, to_dict
+from sgnsep.errors import ModelError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT = "sgnsep-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class CheckpointMeta:
+    """Everything in config.json besides the weights."""
+
+    classes: list[str]
+    model: SGNConfig
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    architecture: str = "sgn"
+    name: str = ""
+    sgnsep_version: str = __version__
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "architecture": self.architecture,
+            "sgnsep_version": self.sgnsep_version,
+            "classes": list(self.classes),
+            "model": to_dict(self.model),
+            "audio": to_dict(self.audio),
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, *, where: str) -> "CheckpointMeta":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelError(
+                f"{where} is not an sgnsep checkpoint config (no \"format\": \"{FORMAT}\").",
+                hint="Point --model at a folder written by `sgnsep train` or fetched with `sgnsep pull`.",
+            )
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ModelError(
+                f"{where} has checkpoint format version {data.get('format_version')!r}; "
+                f"this sgnsep reads version {FORMAT_VERSION}.",
+                hint="Upgrade sgnsep (`pip install -U sgnsep`).",
+            )
+        classes = data.get("classes")
+        if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+            raise ModelError(f"{where}: \"classes\" must be a non-empty list of class names.")
+        if len(set(classes)) != len(classes):
+            raise ModelError(f"{where}: \"classes\" contains duplicates.")
+        model = dataclass_from_dict(SGNConfig, data.get("model", {}), where=f"{where} \"model\"")
+        if model.num_classes != len(classes):
+            raise ModelError(
+                f"{where}: model.num_classes is {model.num_classes} but {len(classes)} class names are listed."
+            )
+        audio = dataclass_from_dict(AudioConfig, data.get("audio", {}), where=f"{where} \"audio\"")
+        return cls(
+            classes=classes,
+            model=model,
+            audio=audio,
+            architecture=data.get("architecture", "sgn"),
+            name=data.get("name", ""),
+            sgnsep_version=data.get("sgnsep_version", "unknown"),
+            training=data.get("training", {}) or {},
+            metrics=data.get("metrics", {}) or {},
+        )
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, meta: CheckpointMeta) -> Path:
+    """Write ``folder/config.json`` and ``folder/model.safetensors`` atomically (temp file + rename)."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    _atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
+    config = json.dumps(meta.to_json(), indent=2, sort_keys=False) + "\n"
+    _atomic_write_bytes(folder / CONFIG_NAME, config.encode())
+    return folder
+
+
+def read_meta(folder: Path) -> CheckpointMeta:
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise ModelError(
+            f"Model folder {folder} has no {CONFIG_NAME}.",
+            hint=f"A checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}, as `sgnsep train` writes them.",
+        )
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{config_path} is not valid JSON ({exc}).", hint="Re-download or re-train the model.")
+    return CheckpointMeta.from_json(data, where=str(config_path))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ModelError(
+            f"Model weights {path} are missing.",
+            hint=f"A checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}; re-download or re-train it.",
+        )
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"{path} is not a readable safetensors file ({exc}).",
+            hint="The file may be truncated or not safetensors (sgnsep never loads pickle files); "
+            "re-download or re-train the model.",
+        ) from None
+
+
+def build_model(meta: CheckpointMeta) -> torch.nn.Module:
+    from sgnsep.model import SGN
+
+    if meta.architecture != "sgn":
+        raise ModelError(f"Unknown architecture {meta.architecture!r} in the model config; this sgnsep knows 'sgn'.")
+    return SGN(meta.model, input_size=meta.audio.warp_bins)
+
+
+def strict_load(model: torch.nn.Module, state: dict[str, torch.Tensor], *, where: str) -> None:
+    """Load ``state`` into ``model``, failing with the names of missing, unexpected and mis-shaped keys."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(expected) & set(state)
+        if tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    if missing or unexpected or shapes:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+            if keys:
+                shown = ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+                parts.append(f"{len(keys)} {label}: {shown}")
+        raise ModelError(
+            f"The weights in {where} do not match its config.json: " + "; ".join(parts) + ".",
+            hint="The config and the weights come from different models; re-download or re-train the model.",
+        )
+    model.load_state_dict(state, strict=True)
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: torch.nn.Module
+    meta: CheckpointMeta
+    folder: Path
+    sha256: str
+
+
+def load_checkpoint(folder: str | os.PathLike) -> LoadedCheckpoint:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"Model folder {folder} does not exist.")
+    meta = read_meta(folder)
+    weights = folder / WEIGHTS_NAME
+    state = load_state_dict(weights)
+    model = build_model(meta)
+    strict_load(model, state, where=str(folder))
+    model.eval()
+    return LoadedCheckpoint(model=model, meta=meta, folder=folder, sha256=file_sha256(weights))

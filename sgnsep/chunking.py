@@ -1,0 +1,243 @@
+"""Long files: segments for the model, chunks for memory, and masks applied at the input's own rate.
+
+The model sees fixed segments of 256 STFT frames (about 5.9 s at 11025 Hz). A file is covered by segments
+on one global frame grid with ``overlap`` frames of overlap; the masks of overlapping segments are blended
+with trapezoidal weights. Masks live on the model's (time, frequency) grid; they are mapped by linear
+interpolation onto the STFT grid of every input channel at the input's own sample rate, so the stems keep
+the input's rate, channels and full band (above the model's 5.5 kHz Nyquist the top bin's mask is used)
+and ``stems + residual == input`` exactly.
+
+Memory stays flat in the file's length because the file is processed in chunks. Chunk boundaries lie on a
+grid where the input rate, the model rate, the model hop and the input hop all align, and every chunk
+reads enough context on both sides that each output sample it keeps depends on exactly the same data as in
+a whole-file pass: chunked output equals whole-file output up to float rounding (no seams, no crossfade).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from sgnsep import frontend
+from sgnsep.config import AudioConfig
+
+# How the caller computes masks: (B, 1, W, T) network input -> (B, N, W, T) masks in [0, 1].
+MaskFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _lcm(a: int, b: int) -> int:
+    return a * b // math.gcd(a, b)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Every length of one file's processing, in input samples (``_in``) or model samples/frames."""
+
+    input_rate: int
+    audio: AudioConfig
+    total_in: int  # samples in the input file
+    overlap_frames: int  # segment overlap, model frames
+    chunk_units: int  # chunk length in alignment units
+
+    @property
+    def model_rate(self) -> int:
+        return self.audio.sample_rate
+
+    @property
+    def _g(self) -> int:
+        return math.gcd(self.input_rate, self.model_rate)
+
+    @property
+    def unit_model(self) -> int:
+        """Alignment unit in model samples: a whole number of resampler periods and of model hops."""
+        return _lcm(self.model_rate // self._g, self.audio.hop_length)
+
+    @property
+    def unit_in(self) -> int:
+        return self.unit_model // (self.model_rate // self._g) * (self.input_rate // self._g)
+
+    @property
+    def hop_in(self) -> int:
+        """Hop of the input-rate STFT: the divisor of the alignment unit closest to the model hop's duration."""
+        target = self.audio.hop_length * self.input_rate / self.model_rate
+        best = 1
+        for d in range(1, int(math.isqrt(self.unit_in)) + 1):
+            if self.unit_in % d == 0:
+                for cand in (d, self.unit_in // d):
+                    if abs(math.log(cand / target)) < abs(math.log(best / target)):
+                        best = cand
+        return best
+
+    @property
+    def n_fft_in(self) -> int:
+        return 4 * self.hop_in  # Hann window at 75 % overlap: exact overlap-add inversion
+
+    @property
+    def total_model(self) -> int:
+        return -(-self.total_in * self.model_rate // self.input_rate)
+
+    @property
+    def total_frames(self) -> int:
+        return 1 + self.total_model // self.audio.hop_length
+
+    @property
+    def segment_frames(self) -> int:
+        return self.audio.segment_frames
+
+    @property
+    def stride_frames(self) -> int:
+        return self.segment_frames - self.overlap_frames
+
+    @property
+    def context_in(self) -> int:
+        """Context read on each side of a chunk, a whole number of units.
+
+        Enough for: the segments touching the kept frames (one segment, plus 2 frames for interpolation),
+        the model STFT window, the resampler's filter and the input STFT window.
+        """
+        need_model = (self.segment_frames + 4) * self.audio.hop_length + self.audio.n_fft
+        need_in = need_model * self.input_rate / self.model_rate + self.n_fft_in + 64 * self.input_rate // self._g
+        return self.unit_in * math.ceil(need_in / self.unit_in)
+
+    @property
+    def chunk_in(self) -> int:
+        return self.unit_in * self.chunk_units
+
+    def chunks(self) -> Iterator[tuple[int, int, int, int]]:
+        """(read_start, read_stop, keep_start, keep_stop) in input samples, in order."""
+        for keep_start in range(0, self.total_in, self.chunk_in):
+            keep_stop = min(self.total_in, keep_start + self.chunk_in)
+            yield (
+                max(0, keep_start - self.context_in),
+                min(self.total_in, keep_stop + self.context_in),
+                keep_start,
+                keep_stop,
+            )
+
+
+def make_plan(
+    input_rate: int,
+    total_in: int,
+    audio: AudioConfig,
+    *,
+    overlap: float = 0.25,
+    chunk_seconds: float = 60.0,
+) -> ChunkPlan:
+    frames = audio.segment_frames
+    overlap_frames = int(round(overlap * frames))
+    overlap_frames = min(max(overlap_frames, 0), frames - 1)
+    probe = ChunkPlan(input_rate, audio, total_in, overlap_frames, 1)
+    units = max(1, math.ceil(chunk_seconds * input_rate / probe.unit_in))
+    return ChunkPlan(input_rate, audio, total_in, overlap_frames, units)
+
+
+def segment_weights(plan: ChunkPlan, device, dtype) -> torch.Tensor:
+    """Trapezoid over a segment's frames: ramps of ``overlap`` frames, strictly positive everywhere."""
+    n, o = plan.segment_frames, plan.overlap_frames
+    w = torch.ones(n, device=device, dtype=dtype)
+    if o > 0:
+        ramp = (torch.arange(o, device=device, dtype=dtype) + 0.5) / o
+        w[:o] = ramp
+        w[n - o :] = ramp.flip(0)
+    return w
+
+
+def _resample(wave: torch.Tensor, orig: int, new: int) -> torch.Tensor:
+    if orig == new:
+        return wave
+    import torchaudio.functional as AF
+
+    return AF.resample(wave, orig, new)
+
+
+def separate_chunk(
+    block: torch.Tensor,
+    read_start: int,
+    plan: ChunkPlan,
+    mask_fn: MaskFn,
+    num_masks: int,
+    keep: tuple[int, int],
+    batch_size: int = 8,
+) -> torch.Tensor:
+    """Separate one chunk.
+
+    block (channels, samples) holds input samples [read_start, read_start + samples). Returns the stems for
+    the kept input samples [keep[0], keep[1]): (N, channels, keep length).
+    """
+    audio = plan.audio
+    device, dtype = block.device, block.dtype
+    hop = audio.hop_length
+    ratio = plan.model_rate / plan.input_rate
+
+    # 1. Model-rate mono and its STFT, frames on the global grid (read_start is unit-aligned).
+    mono = block.mean(dim=0, keepdim=True)
+    wave_m = _resample(mono, plan.input_rate, plan.model_rate)[0]
+    frame0 = read_start * plan.model_rate // plan.input_rate // hop  # global index of local frame 0
+    mag = frontend.stft(wave_m, audio).abs()  # (F, T_local)
+    t_local = mag.shape[-1]
+
+    # 2. Segments needed by the kept samples: those touching model frames around them.
+    lo = (keep[0] - plan.n_fft_in) * ratio / hop - 2
+    hi = (keep[1] + plan.n_fft_in) * ratio / hop + 2
+    first = max(0, math.floor((lo - plan.segment_frames) / plan.stride_frames) + 1)
+    last = min(
+        math.ceil(hi / plan.stride_frames),
+        max(0, math.ceil((plan.total_frames - plan.segment_frames) / plan.stride_frames)),
+    )
+    starts = [j * plan.stride_frames for j in range(first, last + 1)]
+
+    n = plan.segment_frames
+    acc = torch.zeros(num_masks, audio.freq_bins, t_local, device=device, dtype=dtype)
+    norm = torch.zeros(t_local, device=device, dtype=dtype)
+    weights = segment_weights(plan, device, dtype)
+    for b0 in range(0, len(starts), batch_size):
+        batch_starts = starts[b0 : b0 + batch_size]
+        segs = []
+        for s in batch_starts:
+            a = s - frame0
+            seg = mag[:, max(a, 0) : a + n]
+            pad_left = max(0, -a)
+            segs.append(F.pad(seg, (pad_left, n - seg.shape[-1] - pad_left)))
+        seg_mag = torch.stack(segs)  # (B, F, n)
+        net_in = frontend.network_input(frontend.warp(seg_mag, audio), audio)
+        masks = frontend.unwarp(mask_fn(net_in), audio).clamp(0.0, 1.0)  # (B, N, F, n)
+        for s, m in zip(batch_starts, masks):
+            a = s - frame0
+            lo_f, hi_f = max(a, 0), min(a + n, t_local)
+            if hi_f <= lo_f:
+                continue
+            w = weights[lo_f - a : hi_f - a]
+            acc[:, :, lo_f:hi_f] += m[:, :, lo_f - a : hi_f - a] * w
+            norm[lo_f:hi_f] += w
+    mask_model = acc / norm.clamp_min(1e-8)  # (N, F, T_local)
+
+    # 3. Input-rate STFT of every channel, frames on the global input grid (read_start is hop_in-aligned).
+    window = torch.hann_window(plan.n_fft_in, periodic=True, device=device, dtype=dtype)
+    spec = torch.stft(
+        block, plan.n_fft_in, plan.hop_in, window=window, center=True, pad_mode="reflect", return_complex=True
+    )  # (channels, F_in, T_in)
+    f_in, t_in = spec.shape[-2:]
+
+    # 4. Map the model-grid masks onto the input grid (time in model frames, frequency in Hz).
+    q = torch.arange(t_in, device=device, dtype=torch.float64)
+    t_pos = ((read_start + q * plan.hop_in) * ratio / hop - frame0).to(dtype)
+    k = torch.arange(f_in, device=device, dtype=torch.float64)
+    f_pos = (k * plan.input_rate / plan.n_fft_in * audio.n_fft / plan.model_rate).to(dtype)
+    gx = 2.0 * t_pos / max(t_local - 1, 1) - 1.0
+    gy = 2.0 * f_pos / (audio.freq_bins - 1) - 1.0
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1).unsqueeze(0)
+    mask_in = F.grid_sample(
+        mask_model.unsqueeze(0), grid, mode="bilinear", padding_mode="border", align_corners=True
+    )[0]  # (N, F_in, T_in)
+
+    # 5. Masked STFTs back to waveforms; keep only the requested span.
+    stems_spec = mask_in.unsqueeze(1) * spec.unsqueeze(0)  # (N, channels, F_in, T_in)
+    length = block.shape[-1]
+    flat = stems_spec.reshape(-1, f_in, t_in)
+    waves = torch.istft(flat, plan.n_fft_in, plan.hop_in, window=window, center=True, length=length)
+    waves = waves.reshape(num_masks, block.shape[0], length)
+    return waves[:, :, keep[0] - read_start : keep[1] - read_start]

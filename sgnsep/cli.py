@@ -1,0 +1,287 @@
+"""The `sgnsep` command line: parse, call the library, render. All behaviour lives in the library.
+
+Exit codes: 0 success; 1 internal error or mixed failures; 2 usage; 3 input audio; 4 output; 5 model;
+6 device; 130 interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sgnsep import __version__
+from sgnsep.errors import SgnsepError, UsageError
+
+app = typer.Typer(
+    name="sgnsep",
+    help="Separate the instruments or sound classes you name from a recording (Semantic Grouping Network).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+err = Console(stderr=True)
+out = Console()
+
+# Options shared by several commands.
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registered model name, local checkpoint folder, or Hub id owner/name\\[@revision].",
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")]
+
+
+def _default_model() -> str:
+    from sgnsep.registry import DEFAULT_MODEL
+
+    return os.environ.get("SGNSEP_MODEL", DEFAULT_MODEL)
+
+
+def _fail(error: SgnsepError) -> None:
+    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(error.exit_code)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so that temporary outputs are removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _interrupted(exc: KeyboardInterrupt, path: Path | None = None) -> None:
+    what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+    where = f" while processing {path}" if path else ""
+    err.print(f"[bold red]{what}[/]{where}; its partial outputs were removed.", highlight=False)
+    raise typer.Exit(130)
+
+
+def _version_callback(value: bool):
+    if value:
+        out.print(f"sgnsep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = None,
+):
+    """Separate the instruments or sound classes you name from a recording."""
+
+
+SEPARATE_HELP = """Separate the classes you name from audio files or folders.
+
+[bold]Examples[/]
+
+  sgnsep separate song.wav --sources violin,cello
+
+  sgnsep separate takes/ --sources flute --residual --ext flac --bit-depth 24 --out stems
+
+  sgnsep separate song.mp3 --sources cello --model ./runs/mine --json > manifest.json
+
+Outputs go to OUT/<model>/<track>/<class>.<ext> at the input's sample rate and channel count.
+"""
+
+
+@app.command(help=SEPARATE_HELP)
+def separate(
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (wav, flac, ogg, mp3, ...).")],
+    sources: Annotated[str, typer.Option("--sources", "-s", help="Comma-separated classes, e.g. violin,cello.")],
+    model: ModelOpt = "",
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("separated"),
+    name: Annotated[
+        str, typer.Option("--name", help="Output path template with {model}, {track}, {source}, {ext}.")
+    ] = "{model}/{track}/{source}.{ext}",
+    ext: Annotated[str, typer.Option("--ext", help="Output format: wav or flac.")] = "wav",
+    bit_depth: Annotated[str, typer.Option("--bit-depth", help="16, 24 or 32 (float, wav only).")] = "",
+    residual: Annotated[bool, typer.Option("--residual", help="Also write the mixture minus the stems.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    device: DeviceOpt = "auto",
+    overlap: Annotated[float, typer.Option("--overlap", help="Segment overlap fraction, 0 <= x < 1.")] = 0.25,
+    chunk_seconds: Annotated[
+        float, typer.Option("--chunk-seconds", help="Seconds processed at once (bounds memory).")
+    ] = 30.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Segments per network batch.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON manifest on stdout.")] = False,
+):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sgnsep import audio_io
+    from sgnsep.separator import Separator
+
+    bit_depth = bit_depth or audio_io.default_bit_depth(ext)
+    try:
+        audio_io.resolve_format(ext, bit_depth)
+        files = audio_io.list_audio_files(list(inputs)) if all(p.exists() for p in inputs) else None
+        if files is None:
+            missing = next(p for p in inputs if not p.exists())
+            if len(inputs) == 1:
+                raise audio_io.InputAudioError(f"{missing}: no such file or folder.", hint="Check the path.")
+            files = []
+            for p in inputs:
+                files.extend(audio_io.list_audio_files([p]) if p.is_dir() else [p])
+        sep = Separator(
+            model or _default_model(),
+            device=device,
+            overlap=overlap,
+            chunk_seconds=chunk_seconds,
+            batch_size=batch_size,
+        )
+        sep.class_indices(sources)  # fail before touching any file
+    except SgnsepError as e:
+        _fail(e)
+
+    results, failures = [], []
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        for path in files:
+            task = progress.add_task(path.name, total=1.0)
+            try:
+                result = sep.separate_file(
+                    path,
+                    sources,
+                    out_dir=out_dir,
+                    template=name,
+                    ext=ext,
+                    bit_depth=bit_depth,
+                    residual=residual,
+                    overwrite=overwrite,
+                    progress=lambda done, total, t=task: progress.update(t, completed=done / total),
+                )
+                results.append(result)
+                err.print(
+                    f"[green]done[/] {path} -> {Path(next(iter(result.outputs.values()))).parent} "
+                    f"({result.seconds:.1f} s audio in {result.elapsed:.1f} s, {result.realtime_factor:.0f}x real time)",
+                    highlight=False,
+                )
+            except SgnsepError as e:
+                failures.append((path, e))
+                err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            except KeyboardInterrupt as exc:
+                _interrupted(exc, path)
+            finally:
+                progress.remove_task(task)
+
+    if len(files) > 1:
+        err.print(f"{len(results)} of {len(files)} files separated, {len(failures)} failed.")
+        for path, e in failures:
+            err.print(f"  failed: {path}: {e.message}", highlight=False)
+    if as_json:
+        manifest = {
+            "sgnsep_version": __version__,
+            "model": {"name": sep.name, "spec": sep.model_spec, "folder": str(sep.folder), "sha256": sep.sha256},
+            "classes": [c.strip() for c in sources.split(",")],
+            "device": str(sep.device),
+            "files": [
+                {
+                    "input": r.input,
+                    "outputs": r.outputs,
+                    "sample_rate": r.sample_rate,
+                    "channels": r.channels,
+                    "seconds": r.seconds,
+                    "elapsed": r.elapsed,
+                    "realtime_factor": r.realtime_factor,
+                }
+                for r in results
+            ],
+            "failures": [{"input": str(p), "error": str(e), "exit_code": e.exit_code} for p, e in failures],
+        }
+        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+    if failures:
+        codes = {e.exit_code for _, e in failures}
+        raise typer.Exit(codes.pop() if len(codes) == 1 else 1)
+
+
+@app.command(help="List the registered models: classes, sample rate, size and where the weights come from.")
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+):
+    from sgnsep.checkpoint import WEIGHTS_NAME, read_meta
+    from sgnsep.registry import DEFAULT_MODEL, REGISTRY
+
+    rows = []
+    for entry in REGISTRY.values():
+        folder = entry.packaged_folder
+        packaged = (folder / WEIGHTS_NAME).is_file()
+        row = {
+            "name": entry.name,
+            "default": entry.name == DEFAULT_MODEL,
+            "source": f"packaged ({folder})" if packaged else f"hub {entry.repo_id}@{entry.revision}",
+            "description": entry.description,
+            "classes": None,
+            "sample_rate": None,
+            "size_mb": None,
+        }
+        if packaged:
+            try:
+                meta = read_meta(folder)
+                row["classes"] = meta.classes
+                row["sample_rate"] = meta.audio.sample_rate
+                row["size_mb"] = round((folder / WEIGHTS_NAME).stat().st_size / 1e6, 2)
+            except SgnsepError as e:
+                row["description"] += f" (unreadable: {e.message})"
+        rows.append(row)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title="sgnsep models")
+    for col in ("name", "classes", "rate", "size", "source"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"] + (" (default)" if r["default"] else ""),
+            ", ".join(r["classes"]) if r["classes"] else "fetched on first use",
+            f"{r['sample_rate']} Hz" if r["sample_rate"] else "-",
+            f"{r['size_mb']} MB" if r["size_mb"] else "-",
+            r["source"],
+        )
+    out.print(table)
+    out.print("Any checkpoint folder or Hub id works too: --model ./runs/x or --model owner/name@revision.")
+
+
+def main() -> None:
+    """Console-script entry point: user errors as one line, Ctrl-C/SIGTERM as exit 130, no tracebacks."""
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not in the main thread (e.g. called from a test runner thread)
+        pass
+    try:
+        app(standalone_mode=True)  # Typer maps a stray KeyboardInterrupt to exit 130 itself
+    except SgnsepError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except Exception as exc:  # a bug: short message unless debugging
+        if os.environ.get("SGNSEP_DEBUG"):
+            raise
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. "
+            "Rerun with SGNSEP_DEBUG=1 for a traceback and report it.",
+            highlight=False,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Configuration dataclasses: every hyperparameter of the front end and the model, with the paper's value
+as the default. A checkpoint's ``config.json`` is these dataclasses written as JSON (never pickled).
+
+Values marked "open" are not given by the SGN paper (../shared/SPEC.md lists them); the default chosen
+here is written into every saved config so a checkpoint always records what it was trained with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from sgnsep.errors import ModelError
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The audio front end shared with Sound of Pixels (SGN paper, section IV-A "Implementation")."""
+
+    sample_rate: int = 11025  # "the audio signal is sub-sampled to 11kHz"
+    segment_samples: int = 65535  # about 5.94 s; gives 256 STFT frames
+    n_fft: int = 1022  # "window size of 1022" -> 512 frequency bins
+    hop_length: int = 256  # "hop length of 256"
+    warp_bins: int = 256  # "resampled to a log-frequency scale with size of 256 x 256"
+    log_eps: float = 1e-10  # network input is log(mag + eps) (Sound of Pixels)
+
+    @property
+    def freq_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def segment_frames(self) -> int:
+        return 1 + self.segment_samples // self.hop_length
+
+
+@dataclass(frozen=True)
+class SGNConfig:
+    """The Semantic Grouping Network (paper section III; sizes from section IV-A)."""
+
+    num_classes: int = 11  # C: one learnable token per class (11 for MUSIC-11)
+    # Patch embedding: "kernel size is 16 and stride size is 16" -> P = 256 patches of a 256 x 256 input.
+    patch_size: int = 16
+    embed_dim: int = 256  # D, "the dimension size D is 256"; also the U-Net's output channels
+    depth: int = 6  # "6 self-attention transformer layers" (Table IV varies 1/3/6/12)
+    num_heads: int = 8  # open: heads of each transformer layer
+    mlp_ratio: float = 4.0  # open: pre-norm ViT block MLP width
+    dropout: float = 0.0  # open
+    # U-Net of Sound of Pixels: 7 down / 7 up blocks, ngf 64.
+    unet_ngf: int = 64
+    unet_depth: int = 7
+    # Ablation switches (Tables III and IV).
+    class_tokens: bool = True  # SCT: learnable source class tokens pass through the transformer
+    grouping: bool = True  # CAG: category-aware grouping (eq. 5-6); off -> g_i = c_i
+    hard_grouping: bool = False  # Table IV: hard (Gumbel-softmax, straight-through) assignment
+    gumbel_tau: float = 1.0  # open: temperature of the hard variant
+    grouping_scale: str = "inv_sqrt_d"  # open: scaling of the eq. 5 logits ("inv_sqrt_d" or "none")
+    # Loss terms (eq. 7-9). Sound of Pixels weights the mask BCE per bin by clamp(log1p(|mix|), 1e-3, 10).
+    weighted_mask_loss: bool = True
+    class_token_loss_weight: float = 1.0  # eq. 7 CE(h_i, e_i)
+    presence_loss_weight: float = 1.0  # eq. 7 BCE(y_i, p_i)
+    mask_threshold: float = 0.5  # ground truth m_i = w_i > 0.5 w_mix (section III-C)
+
+    def __post_init__(self):
+        problems = []
+        if self.num_classes < 1:
+            problems.append("num_classes must be >= 1")
+        if self.embed_dim % self.num_heads:
+            problems.append(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        if self.depth < 0:
+            problems.append("depth must be >= 0")
+        if self.unet_depth < 2:
+            problems.append("unet_depth must be >= 2")
+        if self.grouping_scale not in ("inv_sqrt_d", "none"):
+            problems.append("grouping_scale must be 'inv_sqrt_d' or 'none'")
+        if problems:
+            raise ModelError("Invalid model config: " + "; ".join(problems) + ".")
+
+
+def dataclass_from_dict(cls, data: dict[str, Any], *, where: str):
+    """Build ``cls`` from a JSON dict, naming unknown or ill-typed keys instead of failing obscurely."""
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: expected a JSON object, got {type(data).__name__}.")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ModelError(
+            f"{where}: unknown keys {unknown}; this sgnsep knows {sorted(known)}.",
+            hint="Was the checkpoint written by a newer sgnsep? Upgrade with `pip install -U sgnsep`.",
+        )
+    kwargs = {}
+    for name, value in data.items():
+        default = getattr(cls(), name) if name in known else None
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ModelError(f"{where}: key '{name}' must be true or false, got {value!r}.")
+        if isinstance(default, int) and not isinstance(default, bool):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ModelError(f"{where}: key '{name}' must be an integer, got {value!r}.")
+        if isinstance(default, float) and not isinstance(value, (int, float)):
+            raise ModelError(f"{where}: key '{name}' must be a number, got {value!r}.")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def to_dict(obj) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+__all__ = ["AudioConfig", "SGNConfig", "dataclass_from_dict", "to_dict", "field"]

@@ -1,0 +1,290 @@
+"""The Semantic Grouping Network (SGN), following section III of Mo & Tian's paper.
+
+Top to bottom: patch embedding of the log-frequency spectrogram, learnable source class tokens and the
+transformer (III-B), the class-token constraint (III-B), category-aware grouping and the presence head
+(III-C, eq. 5-7), the Sound of Pixels U-Net, the light reconstruction (eq. 10: W = U G) and the losses
+(eq. 7-9).
+
+Shapes: ``B`` batch, ``C`` classes the model knows, ``N`` classes asked for, ``D`` embedding size,
+``P`` patches, ``H`` x ``T`` the 256 x 256 log-frequency spectrogram (frequency x time).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sgnsep.config import SGNConfig
+
+
+# --- III-B: patch embedding, source class tokens, transformer ---------------------------------------
+
+
+class TokenEncoder(nn.Module):
+    """Conv patch embedding + C learnable class tokens + a pre-norm transformer.
+
+    ``forward(x)`` with x (B, 1, H, T) returns patch features f (B, P, D) and class tokens c (B, C, D).
+    With ``class_tokens=False`` (Table III, "w/o SCT") the class embeddings are a learned table that does
+    not attend over the audio; the transformer then sees only the patches.
+    """
+
+    def __init__(self, cfg: SGNConfig, input_size: int):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.embed_dim
+        self.patch_embed = nn.Conv2d(1, d, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        num_patches = (input_size // cfg.patch_size) ** 2
+        # Open in the paper: learned absolute position embeddings, ViT style.
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, d))
+        self.class_tokens = nn.Parameter(torch.zeros(1, cfg.num_classes, d))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.class_tokens, std=0.02)
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                d_model=d,
+                nhead=cfg.num_heads,
+                dim_feedforward=int(d * cfg.mlp_ratio),
+                dropout=cfg.dropout,
+                activation="gelu",
+                batch_first=True,
+                norm_first=True,
+            )
+            for _ in range(cfg.depth)
+        )
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = x.shape[0]
+        f = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed  # (B, P, D)
+        c = self.class_tokens.expand(b, -1, -1)  # (B, C, D)
+        if self.cfg.class_tokens:
+            z = torch.cat([c, f], dim=1)
+            for blk in self.blocks:
+                z = blk(z)
+            z = self.norm(z)
+            c, f = z[:, : self.cfg.num_classes], z[:, self.cfg.num_classes :]
+        else:
+            for blk in self.blocks:
+                f = blk(f)
+            f = self.norm(f)
+        return f, c
+
+
+# --- III-C: category-aware grouping (eq. 5-6) and presence head ---------------------------------------
+
+
+class CategoryAwareGrouping(nn.Module):
+    """GroupViT-style grouping of patch features into one embedding per class.
+
+    eq. 5: ``A[p, i] = softmax_i((Wq f_p) . (Wk c_i))``;
+    eq. 6: ``g_i = c_i + Wo (sum_p A[p, i] Wv f_p) / (sum_p A[p, i])``.
+    The softmax runs over classes, so each patch is shared out among the classes. ``hard_grouping``
+    (Table IV) replaces it by a straight-through Gumbel-softmax one-hot assignment.
+    """
+
+    def __init__(self, cfg: SGNConfig):
+        super().__init__()
+        d = cfg.embed_dim
+        self.cfg = cfg
+        self.q = nn.Linear(d, d)
+        self.k = nn.Linear(d, d)
+        self.v = nn.Linear(d, d)
+        self.o = nn.Linear(d, d)
+        self.scale = 1.0 / math.sqrt(d) if cfg.grouping_scale == "inv_sqrt_d" else 1.0
+
+    def assignment(self, f: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Soft (or hard) assignment A (B, P, C) of patches to classes, eq. 5."""
+        logits = torch.einsum("bpd,bcd->bpc", self.q(f), self.k(c)) * self.scale
+        if self.cfg.hard_grouping:
+            if self.training:
+                return F.gumbel_softmax(logits, tau=self.cfg.gumbel_tau, hard=True, dim=-1)
+            # At inference the hard assignment is the argmax (no noise), as in GroupViT.
+            index = logits.argmax(dim=-1)
+            return F.one_hot(index, logits.shape[-1]).to(logits.dtype)
+        return logits.softmax(dim=-1)
+
+    def forward(self, f: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.assignment(f, c)  # (B, P, C)
+        pooled = torch.einsum("bpc,bpd->bcd", a, self.v(f))
+        # eps guards a class that no patch was assigned to (possible with hard grouping).
+        pooled = pooled / (a.sum(dim=1).unsqueeze(-1) + 1e-6)
+        return c + self.o(pooled), a
+
+
+# --- The Sound of Pixels U-Net ------------------------------------------------------------------------
+
+
+class UNet(nn.Module):
+    """Sound of Pixels' audio U-Net: BatchNorm on the input, ``depth`` 4x4 stride-2 down convolutions
+    (LeakyReLU 0.2, BatchNorm), bilinear upsampling + 3x3 convolutions back up (ReLU, BatchNorm), skip
+    concatenation, and ``out_channels`` = D feature maps at full resolution.
+
+    ``features(x)`` returns the input of the last 3x3 convolution; ``project(h)`` applies that convolution
+    and gives U (B, D, H, T). Keeping them apart lets the reconstruction fold the inner product with the
+    class embeddings into the last convolution (see :meth:`SGN.mask_logits`).
+    """
+
+    def __init__(self, ngf: int, depth: int, out_channels: int):
+        super().__init__()
+        self.bn0 = nn.BatchNorm2d(1)
+        widths = [min(ngf * 2**i, ngf * 8) for i in range(depth)]  # ngf, 2ngf, 4ngf, 8ngf, 8ngf, ...
+        self.down = nn.ModuleList()
+        in_ch = 1
+        for i, w in enumerate(widths):
+            layers: list[nn.Module] = []
+            if i > 0:
+                layers.append(nn.LeakyReLU(0.2))
+            layers.append(nn.Conv2d(in_ch, w, kernel_size=4, stride=2, padding=1, bias=False))
+            if 0 < i < depth - 1:
+                layers.append(nn.BatchNorm2d(w))
+            self.down.append(nn.Sequential(*layers))
+            in_ch = w
+        # Up path, innermost first. Block i maps to the width of down level i-1 (skip), concatenated.
+        self.up = nn.ModuleList()
+        in_ch = widths[-1]
+        for i in reversed(range(1, depth)):
+            out = widths[i - 1]
+            self.up.append(
+                nn.Sequential(
+                    nn.ReLU(),
+                    nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+                    nn.Conv2d(in_ch, out, kernel_size=3, padding=1, bias=False),
+                    nn.BatchNorm2d(out),
+                )
+            )
+            in_ch = 2 * out  # after concatenation with the skip
+        self.final_act = nn.Sequential(nn.ReLU(), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True))
+        self.final_conv = nn.Conv2d(in_ch, out_channels, kernel_size=3, padding=1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn0(x)
+        skips = []
+        for blk in self.down:
+            x = blk(x)
+            skips.append(x)
+        x = skips.pop()
+        for blk in self.up:
+            x = torch.cat([skips.pop(), blk(x)], dim=1)
+        return self.final_act(x)
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        return self.final_conv(h)
+
+
+# --- The whole network ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SGNOutput:
+    """What one forward pass produces.
+
+    mask_logits (B, N, H, T) for the classes asked for; class_logits (B, C, C), the class-token classifier
+    h_i of eq. 7 (None without class tokens); presence_logits (B, C), FC(g_i) of eq. 7; assignment (B, P, C)
+    of eq. 5 (None without grouping); embeddings (B, C, D), g_i.
+    """
+
+    mask_logits: torch.Tensor
+    class_logits: torch.Tensor | None
+    presence_logits: torch.Tensor
+    assignment: torch.Tensor | None
+    embeddings: torch.Tensor
+
+
+class SGN(nn.Module):
+    def __init__(self, cfg: SGNConfig, input_size: int = 256):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = TokenEncoder(cfg, input_size)
+        self.class_head = nn.Linear(cfg.embed_dim, cfg.num_classes) if cfg.class_tokens else None
+        self.grouping = CategoryAwareGrouping(cfg) if cfg.grouping else None
+        self.presence_head = nn.Linear(cfg.embed_dim, 1)
+        self.unet = UNet(cfg.unet_ngf, cfg.unet_depth, cfg.embed_dim)
+        self.mask_bias = nn.Parameter(torch.zeros(()))  # "+ b" of the light reconstruction
+
+    def mask_logits(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Light reconstruction, eq. 10: logit_i(f, t) = <g_i, U[:, f, t]> + b.
+
+        U = conv3x3(h) is linear in h, so <g_i, conv(h)> = conv_{sum_d g_i[d] W_d}(h): the N per-class
+        filters are folded from the D output filters and only N maps are computed instead of D. This is
+        exact (see tests) and makes the cost independent of D at full resolution.
+        h (B, K, H, T), g (B, N, D) -> (B, N, H, T).
+        """
+        conv = self.unet.final_conv
+        b, n, _ = g.shape
+        weight = torch.einsum("bnd,dkij->bnkij", g, conv.weight)  # (B, N, K, 3, 3)
+        bias = torch.einsum("bnd,d->bn", g, conv.bias) + self.mask_bias
+        # Grouped convolution: one group per batch item carries that item's N folded filters.
+        out = F.conv2d(
+            h.reshape(1, -1, *h.shape[-2:]),
+            weight.reshape(b * n, *weight.shape[2:]),
+            bias.reshape(b * n),
+            padding=conv.padding,
+            groups=b,
+        )
+        return out.reshape(b, n, *out.shape[-2:])
+
+    def embed(self, x: torch.Tensor):
+        """Class embeddings g (B, C, D) plus the auxiliary outputs of III-B / III-C."""
+        f, c = self.encoder(x)
+        class_logits = self.class_head(c) if self.class_head is not None else None
+        if self.grouping is not None:
+            g, a = self.grouping(f, c)
+        else:
+            g, a = c, None
+        presence = self.presence_head(g).squeeze(-1)
+        return g, class_logits, presence, a
+
+    def forward(self, x: torch.Tensor, classes: torch.Tensor) -> SGNOutput:
+        """x (B, 1, H, T) log-magnitude input; classes (B, N) long: which class masks to compute.
+
+        Any number of classes in any order, including the same class twice; masks come back in that order.
+        """
+        if classes.dim() == 1:
+            classes = classes.unsqueeze(0).expand(x.shape[0], -1)
+        g, class_logits, presence, a = self.embed(x)
+        h = self.unet.features(x)
+        selected = torch.gather(g, 1, classes.unsqueeze(-1).expand(-1, -1, g.shape[-1]))
+        return SGNOutput(self.mask_logits(h, selected), class_logits, presence, a, g)
+
+
+# --- Losses (eq. 7-9) -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SGNLoss:
+    total: torch.Tensor
+    reconstruction: torch.Tensor
+    class_token: torch.Tensor
+    presence: torch.Tensor
+
+
+def sgn_loss(
+    out: SGNOutput,
+    target_masks: torch.Tensor,
+    present: torch.Tensor,
+    cfg: SGNConfig,
+    weight: torch.Tensor | None = None,
+) -> SGNLoss:
+    """L = L_rec + L_group (eq. 9).
+
+    L_rec = sum over the N sources of BCE(m_i, m_hat_i) (eq. 8), averaged over bins and batch, optionally
+    weighted per bin as Sound of Pixels does (``weight``, (B, 1, H, T)). L_group (eq. 7) = sum_i CE(h_i, e_i)
+    against class index i + sum_i BCE(y_i, p_i) against the multi-hot ``present`` (B, C).
+    """
+    rec = F.binary_cross_entropy_with_logits(
+        out.mask_logits, target_masks, weight=weight, reduction="none"
+    ).mean(dim=(0, 2, 3)).sum()
+    zero = out.presence_logits.new_zeros(())
+    if out.class_logits is not None:
+        b, c, _ = out.class_logits.shape
+        target = torch.arange(c, device=out.class_logits.device).expand(b, c)
+        ce = F.cross_entropy(out.class_logits.reshape(b * c, c), target.reshape(-1), reduction="sum") / b
+    else:
+        ce = zero
+    bce = F.binary_cross_entropy_with_logits(out.presence_logits, present, reduction="sum") / present.shape[0]
+    total = rec + cfg.class_token_loss_weight * ce + cfg.presence_loss_weight * bce
+    return SGNLoss(total, rec, ce, bce)

@@ -1,0 +1,313 @@
+"""The public Python API: load a model once, then separate arrays, tensors or files.
+
+>>> from sgnsep import Separator
+>>> sep = Separator()                                   # the packaged default model, on the best device
+>>> stems = sep.separate(audio, 44100, ["violin", "cello"], residual=True)   # audio (channels, samples)
+>>> sep.separate_file("song.wav", ["violin"], out_dir="separated")
+
+The CLI (`sgnsep separate`) is a thin wrapper over :meth:`Separator.separate_file`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from sgnsep import audio_io, chunking
+from sgnsep.checkpoint import load_checkpoint
+from sgnsep.errors import DeviceError, OutputError, UsageError
+from sgnsep.registry import DEFAULT_MODEL, resolve_model
+
+RESIDUAL = "residual"
+DEFAULT_TEMPLATE = "{model}/{track}/{source}.{ext}"
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is not there is an error."""
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"--device {spec} was asked for, but CUDA is not available on this machine.",
+                hint="Use --device cpu (or auto).",
+            )
+        index = spec.split(":", 1)[1] if ":" in spec else "0"
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise DeviceError(
+                f"--device {spec}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 .. "
+                f"cuda:{torch.cuda.device_count() - 1}).",
+            )
+        return torch.device(f"cuda:{index}")
+    if spec == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise DeviceError("--device mps was asked for, but MPS is not available.", hint="Use --device cpu.")
+        return torch.device("mps")
+    raise UsageError(f"Unknown device '{spec}'; use auto, cpu, cuda, cuda:N or mps.")
+
+
+@dataclass
+class FileResult:
+    """What :meth:`Separator.separate_file` did for one input."""
+
+    input: str
+    outputs: dict[str, str]
+    sample_rate: int
+    channels: int
+    seconds: float
+    elapsed: float
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def realtime_factor(self) -> float:
+        return self.seconds / self.elapsed if self.elapsed > 0 else float("inf")
+
+
+class Separator:
+    """Separates the classes a user names from audio, with one loaded SGN checkpoint.
+
+    model: a registered name (default: the packaged model), a local checkpoint folder, or a Hub id
+    ``owner/name[@revision]``. overlap: fraction of a segment shared with its neighbour (0 <= overlap < 1).
+    chunk_seconds: audio processed at once; memory is bounded by it, not by the file's length.
+    batch_size: segments run through the network at once.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        *,
+        device: str = "auto",
+        overlap: float = 0.25,
+        chunk_seconds: float = 30.0,
+        batch_size: int = 4,
+        cache_dir: str | None = None,
+    ):
+        if not 0.0 <= overlap < 1.0:
+            raise UsageError(f"--overlap must be in [0, 1), got {overlap}.")
+        if not chunk_seconds > 0 or not np.isfinite(chunk_seconds):
+            raise UsageError(f"--chunk-seconds must be a positive number, got {chunk_seconds}.")
+        if batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {batch_size}.")
+        self.device = resolve_device(device)
+        self.model_spec = str(model)
+        folder = resolve_model(model, cache_dir=cache_dir)
+        loaded = load_checkpoint(folder)
+        self.meta = loaded.meta
+        self.folder = loaded.folder
+        self.sha256 = loaded.sha256
+        self.model = loaded.model.to(self.device).eval()
+        self.overlap = overlap
+        self.chunk_seconds = chunk_seconds
+        self.batch_size = batch_size
+
+    # --- what the model knows ---------------------------------------------------------------------
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta.classes)
+
+    @property
+    def name(self) -> str:
+        return self.meta.name or self.folder.name
+
+    @property
+    def sample_rate(self) -> int:
+        return self.meta.audio.sample_rate
+
+    def class_indices(self, sources: str | Sequence[str]) -> list[int]:
+        """Validate requested class names (a list or a comma-separated string) and map them to indices."""
+        names = [s.strip() for s in sources.split(",")] if isinstance(sources, str) else [str(s).strip() for s in sources]
+        if not names or any(not n for n in names):
+            raise UsageError(
+                "The class list is empty or has an empty entry.",
+                hint=f"Name classes separated by commas, e.g. --sources {','.join(self.classes[:2])}.",
+            )
+        seen = set()
+        dupes = [n for n in names if n in seen or seen.add(n)]
+        if dupes:
+            raise UsageError(f"Class '{dupes[0]}' is asked for twice; name each class once.")
+        lookup = {c.lower(): i for i, c in enumerate(self.classes)}
+        out = []
+        for n in names:
+            key = n.lower().replace(" ", "_").replace("-", "_")
+            if key not in lookup:
+                close = difflib.get_close_matches(key, list(lookup), n=1, cutoff=0.5)
+                hint = f" Did you mean '{self.classes[lookup[close[0]]]}'?" if close else ""
+                raise UsageError(
+                    f"Model '{self.name}' has no class '{n}'.{hint}",
+                    hint=f"Its classes: {', '.join(self.classes)}.",
+                )
+            out.append(lookup[key])
+        return out
+
+    # --- core -------------------------------------------------------------------------------------
+
+    def _mask_fn(self, class_idx: list[int]) -> chunking.MaskFn:
+        classes = torch.tensor(class_idx, device=self.device)
+
+        @torch.inference_mode()
+        def fn(net_in: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(self.model(net_in, classes).mask_logits)
+
+        return fn
+
+    def _stream(
+        self,
+        read: Callable[[int, int], np.ndarray],
+        total: int,
+        sample_rate: int,
+        class_idx: list[int],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (stems (N, channels, L), mixture (channels, L)) chunk after chunk, in order."""
+        plan = chunking.make_plan(
+            sample_rate, total, self.meta.audio, overlap=self.overlap, chunk_seconds=self.chunk_seconds
+        )
+        mask_fn = self._mask_fn(class_idx)
+        # Very short inputs are zero-padded for processing (the STFTs' reflect padding needs a few
+        # windows of signal); the padding never reaches the outputs.
+        min_len = max(plan.n_fft_in, int(np.ceil(self.meta.audio.n_fft * sample_rate / self.sample_rate))) + 1
+        for read_start, read_stop, keep_start, keep_stop in plan.chunks():
+            block = read(read_start, read_stop)
+            mixture = block[:, keep_start - read_start : keep_stop - read_start]
+            tensor = torch.from_numpy(block).to(self.device, torch.float32)
+            if tensor.shape[-1] < min_len:
+                tensor = torch.nn.functional.pad(tensor, (0, min_len - tensor.shape[-1]))
+            stems = chunking.separate_chunk(
+                tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size
+            )
+            yield stems.cpu().numpy(), mixture
+            if progress is not None:
+                progress(keep_stop, total)
+
+    def separate(
+        self,
+        audio: np.ndarray | torch.Tensor,
+        sample_rate: int,
+        sources: str | Sequence[str],
+        *,
+        residual: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Separate an in-memory signal. audio (samples,) or (channels, samples) at ``sample_rate``.
+
+        Returns {class: array shaped like the input}, plus "residual" (input minus the stems) if asked.
+        """
+        class_idx = self.class_indices(sources)
+        names = [self.classes[i] for i in class_idx]
+        array = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+        mono_input = array.ndim == 1
+        array = np.atleast_2d(array).astype(np.float32, copy=False)
+        if array.ndim != 2 or array.shape[-1] == 0:
+            raise UsageError(f"audio must be (samples,) or (channels, samples) with samples > 0; got {array.shape}.")
+        if not np.isfinite(array).all():
+            raise UsageError("audio holds NaN or infinite values.")
+        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+            raise UsageError(f"sample_rate must be a positive integer, got {sample_rate!r}.")
+        parts = list(self._stream(lambda a, b: array[:, a:b], array.shape[-1], int(sample_rate), class_idx))
+        stems = np.concatenate([p[0] for p in parts], axis=-1)
+        out = {name: stems[i] for i, name in enumerate(names)}
+        if residual:
+            out[RESIDUAL] = array - stems.sum(axis=0)
+        if mono_input:
+            out = {k: v[0] for k, v in out.items()}
+        return out
+
+    def output_paths(
+        self,
+        path: Path,
+        names: list[str],
+        out_dir: Path,
+        template: str = DEFAULT_TEMPLATE,
+        ext: str = "wav",
+    ) -> dict[str, Path]:
+        outputs = {}
+        for name in names:
+            try:
+                rel = template.format(model=self.name, track=path.stem, source=name, ext=ext)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise UsageError(
+                    f"Bad --name template '{template}' ({exc}).",
+                    hint="Use the fields {model}, {track}, {source} and {ext}.",
+                ) from None
+            outputs[name] = out_dir / rel
+        if len(set(outputs.values())) != len(outputs):
+            raise UsageError(f"The --name template '{template}' gives several stems the same file name; use {{source}}.")
+        return outputs
+
+    def separate_file(
+        self,
+        path: str | os.PathLike,
+        sources: str | Sequence[str],
+        *,
+        out_dir: str | os.PathLike = "separated",
+        template: str = DEFAULT_TEMPLATE,
+        ext: str = "wav",
+        bit_depth: int | str | None = None,
+        residual: bool = False,
+        overwrite: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FileResult:
+        """Separate one file, streaming it in chunks; each output is written under a temporary name and
+        renamed into place only once complete. Existing outputs are an error unless ``overwrite``."""
+        started = time.perf_counter()
+        path = Path(path)
+        class_idx = self.class_indices(sources)
+        names = [self.classes[i] for i in class_idx]
+        fmt, subtype = audio_io.resolve_format(ext, bit_depth or audio_io.default_bit_depth(ext))
+        info = audio_io.probe(path)
+        targets = self.output_paths(path, names + ([RESIDUAL] if residual else []), Path(out_dir), template, ext)
+        if path.resolve() in {t.resolve() for t in targets.values()}:
+            raise OutputError(f"{path}: an output would overwrite the input itself.", hint="Choose another --out.")
+        existing = [str(t) for t in targets.values() if t.exists()]
+        if existing and not overwrite:
+            raise OutputError(
+                f"{path}: {len(existing)} output(s) already exist, e.g. {existing[0]}.",
+                hint="Pass --overwrite to replace them, or choose another --out.",
+            )
+        for target in targets.values():
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(
+                    f"Cannot create the output folder {target.parent} ({exc.strerror}).",
+                    hint="Choose another folder with --out.",
+                ) from None
+        writers: dict[str, audio_io.AtomicAudioWriter] = {}
+        try:
+            for name, target in targets.items():
+                writers[name] = audio_io.AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype)
+            reader = lambda a, b: audio_io.read_block(path, a, b)  # noqa: E731
+            for stems, mixture in self._stream(reader, info.frames, info.sample_rate, class_idx, progress):
+                for i, name in enumerate(names):
+                    writers[name].write(stems[i])
+                if residual:
+                    writers[RESIDUAL].write(mixture - stems.sum(axis=0))
+            for writer in writers.values():
+                writer.commit()
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        return FileResult(
+            input=str(path),
+            outputs={k: str(v) for k, v in targets.items()},
+            sample_rate=info.sample_rate,
+            channels=info.channels,
+            seconds=info.seconds,
+            elapsed=time.perf_counter() - started,
+            sources=names,
+        )
