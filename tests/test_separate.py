@@ -1,0 +1,211 @@
+"""`Separator` and `sgnsep separate` on real files written by the tests, with a tiny model trained on tones."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sgnsep import Separator
+from sgnsep.errors import OutputError, UsageError
+from tests.tone_model import tone
+
+
+def snr(ref: np.ndarray, est: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - est) ** 2)))
+
+
+def tone_mix(sr: int, seconds: float, channels: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    low, high = tone("low", seconds, sr, rng), tone("high", seconds, sr, rng)
+    gains = np.linspace(1.0, 0.6, channels)[:, None]  # channels differ in level
+    return (low[None] * gains).astype(np.float32), (high[None] * gains[::-1]).astype(np.float32)
+
+
+def run_cli(*args, cwd=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "sgnsep", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def sep(tone_model_dir):
+    return Separator(tone_model_dir, device="cpu")
+
+
+def test_separates_named_classes_better_than_the_mixture(sep):
+    low, high = tone_mix(44100, 8.0, 2)
+    stems = sep.separate(low + high, 44100, ["low", "high"])
+    for name, ref in (("low", low), ("high", high)):
+        assert stems[name].shape == ref.shape
+        gain = snr(ref, stems[name]) - snr(ref, low + high)
+        assert gain > 6.0, f"{name}: only {gain:.1f} dB better than the mixture"
+
+
+def test_stems_plus_residual_sum_to_the_input_at_full_band(sep):
+    rng = np.random.default_rng(1)
+    x = (0.1 * rng.standard_normal((2, 48000 * 3))).astype(np.float32)  # white noise up to 24 kHz
+    stems = sep.separate(x, 48000, "low,hiss", residual=True)
+    total = stems["low"] + stems["hiss"] + stems["residual"]
+    assert np.abs(total - x).max() < 1e-5
+    # Energy above the model's 5.5 kHz Nyquist is kept and shared out, not dropped.
+    spec = np.abs(np.fft.rfft(stems["hiss"][0]))
+    freqs = np.fft.rfftfreq(x.shape[-1], 1 / 48000)
+    assert spec[freqs > 12000].mean() > 0.05 * np.abs(np.fft.rfft(x[0]))[freqs > 12000].mean()
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000])
+def test_chunked_output_equals_whole_file_output(tone_model_dir, sr):
+    low, high = tone_mix(sr, 9.3, 2, seed=sr)
+    whole = Separator(tone_model_dir, device="cpu", chunk_seconds=1000).separate(low + high, sr, ["low", "high"])
+    chunked = Separator(tone_model_dir, device="cpu", chunk_seconds=2.0).separate(low + high, sr, ["low", "high"])
+    for k in whole:
+        assert np.abs(whole[k] - chunked[k]).max() < 1e-5 * max(1.0, np.abs(whole[k]).max())
+
+
+def test_mono_and_tensor_inputs_and_short_inputs(sep):
+    import torch
+
+    low, high = tone_mix(16000, 0.05, 1)  # 800 samples: shorter than one STFT window of the model
+    out = sep.separate(torch.from_numpy((low + high)[0]), 16000, ["high"], residual=True)
+    assert out["high"].shape == (800,)
+    assert np.abs(out["high"] + out["residual"] - (low + high)[0]).max() < 1e-5
+
+
+def test_class_errors_list_classes_and_closest_match(sep):
+    with pytest.raises(UsageError, match="Did you mean 'high'") as e:
+        sep.class_indices("hihg")
+    assert "low, high, hiss" in str(e.value)
+    with pytest.raises(UsageError, match="asked for twice"):
+        sep.class_indices("low,low")
+    with pytest.raises(UsageError, match="empty"):
+        sep.class_indices("low,")
+    assert sep.class_indices(["HISS", "low"]) == [2, 0]
+
+
+def test_separate_file_keeps_rate_and_channels_and_refuses_to_overwrite(sep, tmp_path):
+    low, high = tone_mix(22050, 4.0, 3)
+    src = tmp_path / "trio.flac"
+    sf.write(src, (low + high).T, 22050, subtype="PCM_24")
+    res = sep.separate_file(src, ["low", "high"], out_dir=tmp_path / "out", residual=True, ext="flac", bit_depth=24)
+    assert set(res.outputs) == {"low", "high", "residual"}
+    for name, path in res.outputs.items():
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.frames, info.subtype) == (22050, 3, low.shape[1], "PCM_24")
+        assert Path(path) == tmp_path / "out" / "tone-tiny" / "trio" / f"{name}.flac"
+    before = Path(res.outputs["low"]).read_bytes()
+    with pytest.raises(OutputError, match="--overwrite"):
+        sep.separate_file(src, ["low"], out_dir=tmp_path / "out", ext="flac")
+    assert Path(res.outputs["low"]).read_bytes() == before
+    sep.separate_file(src, ["low"], out_dir=tmp_path / "out", ext="flac", overwrite=True)
+    assert not list((tmp_path / "out").rglob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    "name,sr,channels,subtype",
+    [("a.wav", 44100, 2, "PCM_16"), ("b.flac", 48000, 1, "PCM_24"), ("c.ogg", 22050, 2, None), ("d.mp3", 32000, 1, None)],
+)
+def test_cli_separates_real_files_of_several_formats(tone_model_dir, tmp_path, name, sr, channels, subtype):
+    low, high = tone_mix(sr, 3.0, channels, seed=3)
+    src = tmp_path / name
+    sf.write(src, (low + high).T, sr, **({"subtype": subtype} if subtype else {}))
+    r = run_cli("separate", src, "--sources", "high,low", "--model", tone_model_dir, "--out", tmp_path / "o", "--residual")
+    assert r.returncode == 0, r.stderr
+    track = tmp_path / "o" / "tone-tiny" / Path(name).stem
+    got = {p.name for p in track.iterdir()}
+    assert got == {"high.wav", "low.wav", "residual.wav"}
+    mix, _ = sf.read(src, always_2d=True)
+    stems = {p.stem: sf.read(p, always_2d=True) for p in track.iterdir()}
+    for data, rate in stems.values():
+        assert rate == sr and data.shape == mix.shape
+    total = sum(d for d, _ in stems.values())
+    assert np.abs(total - mix).max() < 1e-4  # float32 wav outputs sum back to the decoded input
+
+
+def test_cli_folder_input_json_manifest_and_name_template(tone_model_dir, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        low, high = tone_mix(11025, 2.0, 1, seed=i)
+        sf.write(folder / f"t{i}.wav", (low + high).T, 11025)
+    (folder / "notes.txt").write_text("not audio, ignored by the folder scan")
+    r = run_cli(
+        "separate", folder, "-s", "low", "-m", tone_model_dir, "-o", tmp_path / "o",
+        "--name", "{track}-{source}.{ext}", "--json", "--bit-depth", "16",
+    )
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads(r.stdout)
+    assert [Path(f["input"]).name for f in manifest["files"]] == ["t0.wav", "t1.wav"]
+    assert manifest["model"]["name"] == "tone-tiny" and len(manifest["model"]["sha256"]) == 64
+    assert manifest["failures"] == []
+    for f in manifest["files"]:
+        out = Path(f["outputs"]["low"])
+        assert out.parent == tmp_path / "o" and out.name.endswith("-low.wav")
+        assert sf.info(out).subtype == "PCM_16" and f["realtime_factor"] > 0
+
+
+def test_cli_unknown_class_is_one_line_with_the_classes(tone_model_dir, tmp_path):
+    low, high = tone_mix(11025, 1.0, 1)
+    sf.write(tmp_path / "x.wav", (low + high).T, 11025)
+    r = run_cli("separate", tmp_path / "x.wav", "-s", "violin", "-m", tone_model_dir, "-o", tmp_path / "o")
+    assert r.returncode == 2
+    assert "has no class 'violin'" in r.stderr and "low, high, hiss" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_batch_with_a_bad_file_processes_the_good_ones(tone_model_dir, tmp_path):
+    low, high = tone_mix(11025, 1.0, 1)
+    sf.write(tmp_path / "good.wav", (low + high).T, 11025)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not really a wave file")
+    r = run_cli("separate", tmp_path / "bad.wav", tmp_path / "good.wav", "-s", "low", "-m", tone_model_dir, "-o", tmp_path / "o")
+    assert r.returncode == 3, r.stderr
+    assert "bad.wav: not a readable audio file" in r.stderr
+    assert "1 of 2 files separated, 1 failed" in r.stderr
+    assert (tmp_path / "o" / "tone-tiny" / "good" / "low.wav").is_file()
+    assert not (tmp_path / "o" / "tone-tiny" / "bad").exists() or not any((tmp_path / "o" / "tone-tiny" / "bad").iterdir())
+
+
+def test_cli_device_cuda_without_cuda_is_a_clear_error(tone_model_dir, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    sf.write(tmp_path / "x.wav", np.zeros((11025, 1), np.float32), 11025)
+    r = run_cli("separate", tmp_path / "x.wav", "-s", "low", "-m", tone_model_dir, "--device", "cuda")
+    assert r.returncode == 6 and "CUDA is not available" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_model_from_the_hub(tone_model_dir, tmp_path, hub_server):
+    files = {p.name: p.read_bytes() for p in Path(tone_model_dir).iterdir()}
+    hub_server.add_repo("acme/tones", files)
+    low, high = tone_mix(11025, 1.0, 1)
+    sf.write(tmp_path / "x.wav", (low + high).T, 11025)
+    env = {"HF_ENDPOINT": hub_server.endpoint, "HF_HUB_CACHE": str(hub_server.cache_dir)}
+    r = run_cli("separate", tmp_path / "x.wav", "-s", "low", "-m", "acme/tones@main", "-o", tmp_path / "o", env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o" / "tone-tiny" / "x" / "low.wav").is_file()
+    # Offline afterwards: the cache is enough.
+    r = run_cli(
+        "separate", tmp_path / "x.wav", "-s", "high", "-m", "acme/tones", "-o", tmp_path / "o",
+        env={**env, "HF_HUB_OFFLINE": "1"},
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_cli_models_lists_the_registry():
+    r = run_cli("models", "--json")
+    assert r.returncode == 0
+    rows = json.loads(r.stdout)
+    assert any(row["default"] for row in rows)
