@@ -1,0 +1,339 @@
+"""The General MIDI solo corpus (sgnsep.synth), rendered from pretty_midi's bundled TimGM6mb.sf2 only."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tinysoundfont")
+pytest.importorskip("music21")
+pretty_midi = pytest.importorskip("pretty_midi")
+sf = pytest.importorskip("soundfile")
+
+from sgnsep import synth  # noqa: E402
+from sgnsep.errors import OutputError, UsageError  # noqa: E402
+
+SR = 11025
+CLASSES = ["flute", "tuba", "xylophone"]
+CLIP_SECONDS = 2.0
+SPLITS = {"train": 1 / 3, "val": 1 / 3, "test": 1 / 3}
+
+
+@pytest.fixture(scope="module")
+def timgm() -> Path:
+    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    if not path.is_file():
+        pytest.skip("pretty_midi does not bundle TimGM6mb.sf2")
+    return path
+
+
+def _make(out: Path, timgm: Path, **kw):
+    args = dict(
+        classes=CLASSES,
+        soundfonts=[timgm],
+        clips_per_class=3,
+        clip_seconds=CLIP_SECONDS,
+        sample_rate=SR,
+        seed=7,
+        score_source="mixed",
+        splits=SPLITS,
+    )
+    args.update(kw)
+    return synth.synthesize_corpus(out, **args)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, timgm):
+    out = tmp_path_factory.mktemp("corpus_a")
+    calls = []
+    manifest = _make(out, timgm, progress=lambda done, total: calls.append((done, total)))
+    return out, manifest, calls
+
+
+@pytest.fixture(scope="module")
+def corpus_again(tmp_path_factory, timgm):
+    out = tmp_path_factory.mktemp("corpus_b")
+    return out, _make(out, timgm)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "chorale_notes.json"
+    }
+
+
+# --- layout and metadata -------------------------------------------------------------------------------
+
+
+def test_layout_is_solos(corpus):
+    out, manifest, _ = corpus
+    assert (out / "metadata.json").is_file()
+    assert json.loads((out / "metadata.json").read_text()) == {k: v for k, v in manifest.items() if k != "timing"}
+    wavs = sorted(str(p.relative_to(out)) for p in out.rglob("*.wav"))
+    assert wavs == sorted(r["path"] for r in manifest["clips"])
+    assert len(manifest["clips"]) == len(CLASSES) * 3
+    for rec in manifest["clips"]:
+        assert rec["path"] == f"{rec['class']}/{rec['clip_id']}.wav"
+        info = sf.info(str(out / rec["path"]))
+        assert (info.samplerate, info.channels, info.subtype) == (SR, 1, "PCM_16")
+        assert info.frames == round(CLIP_SECONDS * SR)
+    assert manifest["skipped"]["n_clips"] == 0
+    assert manifest["skipped"]["presets"] == []
+
+
+def test_metadata_records_how_each_clip_was_made(corpus, timgm):
+    _, manifest, _ = corpus
+    assert manifest["sample_rate"] == SR and manifest["seed"] == 7
+    assert manifest["soundfonts"]["timgm6mb"]["path"] == str(timgm)
+    assert manifest["soundfonts"]["timgm6mb"]["family"] == "timgm6mb"
+    sources = set()
+    for rec in manifest["clips"]:
+        inst = synth.INSTRUMENTS[rec["class"]]
+        assert rec["program"] == inst.program
+        assert rec["soundfont"] == "timgm6mb" and rec["soundfont_file"] == "TimGM6mb.sf2"
+        assert rec["split"] in ("train", "val", "test")
+        assert rec["seconds"] == pytest.approx(CLIP_SECONDS)
+        assert isinstance(rec["transposition"], int)
+        assert 56 <= rec["tempo_bpm"] <= 144
+        score = rec["score"]
+        sources.add(score["source"])
+        if score["source"] == "chorale":
+            assert score["chorale"].startswith("bach/bwv")
+            assert score["voice"] in synth.VOICES
+            assert score["id"] == "chorale:" + score["chorale"]
+        else:
+            assert score["id"] == f"random:{score['seed']}"
+        for key in ("loudness_before_db", "loudness_after_db", "gain_db", "peak", "peak_limited"):
+            assert key in rec
+    assert sources == {"chorale", "random"}  # "mixed" alternates
+
+
+def test_progress_callback(corpus):
+    _, _, calls = corpus
+    total = len(CLASSES) * 3
+    assert calls == [(i, total) for i in range(1, total + 1)]
+
+
+# --- audio ----------------------------------------------------------------------------------------------
+
+
+def test_audio_non_silent_and_loudness_normalised(corpus):
+    out, manifest, _ = corpus
+    target = manifest["loudness"]["target_db"]
+    befores = []
+    for rec in manifest["clips"]:
+        audio, _ = sf.read(str(out / rec["path"]), dtype="float32")
+        assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 1e-3
+        measured = synth.active_loudness_db(audio, SR)
+        assert measured == pytest.approx(rec["loudness_after_db"], abs=0.1)
+        assert np.max(np.abs(audio)) <= 0.995
+        if rec["peak_limited"]:
+            assert measured < target
+        else:
+            assert measured == pytest.approx(target, abs=0.5)
+        befores.append(rec["loudness_before_db"])
+    assert max(befores) - min(befores) > 3  # the presets really differed before normalisation
+
+
+def test_notes_within_instrument_range(corpus):
+    _, manifest, _ = corpus
+    for rec in manifest["clips"]:
+        inst = synth.INSTRUMENTS[rec["class"]]
+        pitches = [n[0] for n in rec["notes"]]
+        assert pitches and all(inst.low <= p <= inst.high for p in pitches)
+        assert rec["pitch_range"] == [min(pitches), max(pitches)]
+        assert all(0 <= n[1] < CLIP_SECONDS and n[2] > 0 and 1 <= n[3] <= 127 for n in rec["notes"])
+
+
+@pytest.mark.parametrize("name", sorted(synth.INSTRUMENTS))
+def test_random_melody_in_range_and_deterministic(name):
+    inst = synth.INSTRUMENTS[name]
+    notes, _ = synth.random_melody(inst, 123, 8.0)
+    again, _ = synth.random_melody(inst, 123, 8.0)
+    assert notes == again
+    assert len(notes) >= 4
+    assert all(inst.low <= n.pitch <= inst.high for n in notes)
+    assert len({n.velocity for n in notes}) > 1  # dynamics vary
+    assert len({round(n.duration, 3) for n in notes}) > 1  # rhythms vary
+    starts = [n.start for n in notes]
+    assert starts == sorted(starts) and starts[-1] < 8.0
+
+
+def test_chorale_voices_fit_every_range():
+    cid = synth.chorale_ids()[0]
+    voices = synth.load_chorales([cid])[cid]
+    assert set(voices) == set(synth.VOICES)
+    for voice in synth.VOICES:
+        quarters = [e[2] for e in voices[voice]]
+        assert all(q > 0 for q in quarters) and 1.0 in quarters  # durations from the score
+    for name in ("double_bass", "xylophone", "violin", "tuba"):
+        inst = synth.INSTRUMENTS[name]
+        rng = np.random.default_rng(0)
+        for voice in synth.VOICES:
+            notes, info = synth.chorale_clip(voices, inst, rng, 6.0, voice=voice)
+            assert all(inst.low <= n.pitch <= inst.high for n in notes)
+            src = [e[0] for e in voices[voice]]
+            assert min(src) + info["transposition"] >= inst.low - 12  # a real transposition, not clamping
+            assert synth.CHORALE_TEMPO_BPM[0] <= info["tempo_bpm"] <= synth.CHORALE_TEMPO_BPM[1]
+
+
+def test_render_notes_sample_exact_and_dry(timgm):
+    onset = 0.25  # -> sample 2756
+    notes = [synth.Note(72, onset, 0.5, 100)]
+    audio = synth.render_notes(timgm, 73, notes, SR, seconds=1.5)
+    assert audio.dtype == np.float32 and audio.shape == (round(1.5 * SR),)
+    first = int(np.argmax(np.abs(audio) > 1e-3))
+    assert abs(first - round(onset * SR)) <= 48  # the decimation filter's half length, in output samples
+    assert np.max(np.abs(audio[: round(onset * SR) - 64])) < 1e-6
+    assert np.max(np.abs(audio)) > 0.01
+    again = synth.render_notes(timgm, 73, notes, SR, seconds=1.5)
+    synth.render_notes(timgm, 0, [synth.Note(40, 0.0, 1.0, 127)], SR)  # an unrelated render in between
+    assert np.array_equal(audio, again)
+    assert np.array_equal(audio, synth.render_notes(timgm, 73, notes, SR, seconds=1.5))
+    # Length without `seconds`: last note-off plus the tail.
+    assert len(synth.render_notes(timgm, 73, notes, SR, tail_seconds=0.5)) == round(1.25 * SR)
+
+
+# --- determinism and splits -----------------------------------------------------------------------------
+
+
+def test_same_arguments_give_byte_identical_files(corpus, corpus_again):
+    a, b = _files(corpus[0]), _files(corpus_again[0])
+    assert a.keys() == b.keys() and len(a) == len(CLASSES) * 3 + 1
+    assert all(a[k] == b[k] for k in a)
+
+
+def test_other_seed_gives_other_audio(corpus, tmp_path, timgm):
+    manifest = _make(tmp_path / "c", timgm, seed=8, classes=["flute"], clips_per_class=1, splits=(1, 0, 0))
+    rec = manifest["clips"][0]
+    assert (tmp_path / "c" / rec["path"]).read_bytes() != (corpus[0] / rec["path"]).read_bytes()
+
+
+def test_splits_disjoint_by_score(corpus, tmp_path, timgm):
+    _, manifest, _ = corpus
+    ids = manifest["splits"]
+    assert sorted(i for v in ids.values() for i in v) == sorted(r["clip_id"] for r in manifest["clips"])
+    for rec in manifest["clips"]:
+        assert rec["clip_id"] in ids[rec["split"]]
+    for c in CLASSES:  # 3 clips, a third each
+        assert sorted(r["split"] for r in manifest["clips"] if r["class"] == c) == ["test", "train", "val"]
+    scores = {s: set(v) for s, v in manifest["split_scores"].items()}
+    assert not scores["train"] & scores["val"]
+    assert not scores["train"] & scores["test"]
+    assert not scores["val"] & scores["test"]
+    # A chorale's split depends on the chorale only: a corpus made with another seed keeps it there.
+    other = _make(tmp_path / "o", timgm, seed=99, classes=["tuba"], score_source="chorales", clip_seconds=1.0)
+    for split, ids2 in other["split_scores"].items():
+        for s2, ids1 in manifest["split_scores"].items():
+            if s2 != split:
+                assert not set(ids2) & set(ids1)
+    for rec in other["clips"]:
+        assert synth._chorale_split(rec["score"]["chorale"], other["split_fractions"]) == rec["split"]
+
+
+def test_split_counts():
+    fr = {"train": 0.8, "val": 0.1, "test": 0.1}
+    assert synth._split_counts(10, fr) == {"train": 8, "val": 1, "test": 1}
+    assert synth._split_counts(3, fr) == {"train": 1, "val": 1, "test": 1}
+    assert synth._split_counts(2, fr) == {"train": 2, "val": 0, "test": 0}
+    assert sum(synth._split_counts(101, fr).values()) == 101
+
+
+# --- errors and refusals --------------------------------------------------------------------------------
+
+
+def test_unknown_class_lists_known_ones(tmp_path, timgm):
+    with pytest.raises(UsageError) as err:
+        _make(tmp_path / "x", timgm, classes=["flute", "kazoo"])
+    assert "kazoo" in str(err.value) and "double_bass" in str(err.value) and "violin" in str(err.value)
+    with pytest.raises(UsageError, match="General MIDI has no erhu"):
+        _make(tmp_path / "x", timgm, classes=["erhu"])
+    assert not (tmp_path / "x" / "metadata.json").exists()
+
+
+def test_classes_cover_music11_and_orchestra():
+    assert set(synth.MUSIC11_CLASSES) <= set(synth.INSTRUMENTS)
+    assert "erhu" not in synth.INSTRUMENTS and "erhu" in synth.UNRENDERABLE
+    assert set(synth.ORCHESTRAL_CLASSES) == set(synth.INSTRUMENTS)
+    for name, inst in synth.INSTRUMENTS.items():
+        assert name == inst.name and 0 <= inst.program <= 127 and 0 <= inst.low < inst.high <= 127
+
+
+def test_sf_gmbank_is_refused(tmp_path, timgm):
+    reserved = tmp_path / "sf_GMbank.sf2"
+    reserved.write_bytes(timgm.read_bytes())
+    disguised = tmp_path / "nice.sf2"
+    os.symlink(reserved, disguised)
+    for path in (reserved, disguised):
+        with pytest.raises(UsageError, match="reserved for independent evaluation"):
+            synth.render_notes(path, 0, [synth.Note(60, 0.0, 0.2, 100)], SR)
+        with pytest.raises(UsageError, match="reserved"):
+            _make(tmp_path / "y", timgm, soundfonts=[path])
+    assert all("sf_gmbank" not in str(p).lower() for p in synth.find_soundfonts().values())
+
+
+def test_find_soundfonts_includes_pretty_midi_copy(timgm):
+    found = synth.find_soundfonts()
+    assert found.get("timgm6mb_pretty_midi") == timgm
+
+
+def test_no_soundfont_found_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(synth, "find_soundfonts", lambda: {})
+    with pytest.raises(UsageError) as err:
+        synth.synthesize_corpus(tmp_path / "z", classes=["flute"], clips_per_class=1)
+    assert "fluid-soundfont-gm" in str(err.value) and "pretty_midi" in str(err.value)
+
+
+def test_existing_corpus_is_not_overwritten(corpus, timgm):
+    out = corpus[0]
+    with pytest.raises(OutputError, match="overwrite"):
+        _make(out, timgm)
+
+
+def test_silent_renders_are_skipped_and_counted(tmp_path, timgm, monkeypatch):
+    real = synth.render_notes
+
+    def fake(path, program, notes, sample_rate=SR, **kw):
+        audio = real(path, program, notes, sample_rate, **kw)
+        is_tuba_clip = program == synth.INSTRUMENTS["tuba"].program and kw.get("seconds") == 1.0
+        return audio * 0 if is_tuba_clip else audio
+
+    monkeypatch.setattr(synth, "render_notes", fake)
+    monkeypatch.setattr(
+        synth, "probe_preset", lambda path, inst, sr=SR: "no preset" if inst.name == "xylophone" else None
+    )
+    manifest = _make(tmp_path / "s", timgm, clip_seconds=1.0, score_source="random")
+    assert {r["class"] for r in manifest["clips"]} == {"flute"}
+    assert manifest["skipped"]["n_clips"] == 6
+    skipped_preset = {"class": "xylophone", "soundfont": "timgm6mb", "reason": "no preset"}
+    assert manifest["skipped"]["presets"] == [skipped_preset]
+    reasons = {s["reason"] for s in manifest["skipped"]["clips"]}
+    assert reasons == {"silent render", "no soundfont renders this class"}
+
+
+def test_float_wav_writer_is_deterministic(tmp_path):
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, 1001).astype(np.float32)
+    for name in ("a.wav", "b.wav"):
+        synth._write_wav(tmp_path / name, x, SR, "FLOAT")
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    y, rate = sf.read(str(tmp_path / "a.wav"), dtype="float32")
+    assert rate == SR and np.array_equal(x, y)
+    synth._write_wav(tmp_path / "c.wav", x, SR, "PCM_16")
+    z, _ = sf.read(str(tmp_path / "c.wav"), dtype="float32")
+    assert np.max(np.abs(z - x)) <= 1 / 32768
+
+
+def test_import_is_cheap():
+    import subprocess
+    import sys
+
+    heavy = "('music21', 'tinysoundfont', 'torch', 'soundfile')"
+    code = f"import sys, sgnsep.synth; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
