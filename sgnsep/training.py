@@ -1,0 +1,340 @@
+"""`sgnsep train`: mix-and-separate training of SGN (paper section III-C and IV-A).
+
+Defaults are the paper's recipe (SGD, momentum 0.9, lr 1e-3, batch 80, 100 epochs, N = 2 sources) plus
+Sound of Pixels' weight decay 1e-4 and x0.1 learning-rate steps at epochs 40 and 80. Every value can be
+overridden from a JSON file or ``--set key=value``; the resolved config is saved with every checkpoint.
+
+A run folder holds ``last/`` and ``best/`` (checkpoints that `separate` and `eval` load directly),
+``state.safetensors`` + ``state.json`` (optimizer, RNG and position, for ``--resume``; no pickle), and
+``log.csv``. Everything is written atomically: a run killed at any moment resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from sgnsep import __version__
+from sgnsep.checkpoint import CheckpointMeta, _atomic_write_bytes, save_checkpoint
+from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
+from sgnsep.datasets import SolosDataset, sample_mixture
+from sgnsep.errors import SgnsepError, UsageError
+from sgnsep.mixing import make_batch
+from sgnsep.model import SGN, sgn_loss
+
+
+class TrainingDiverged(SgnsepError):
+    exit_code = 7
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe. Paper values by default (section IV-A)."""
+
+    data_dir: str = ""
+    classes: list[str] = field(default_factory=list)  # empty: every class folder in data_dir
+    num_sources: int = 2  # "the number of sources N for training is 2"
+    max_sources: int = 0  # > num_sources: draw N uniformly from num_sources..max_sources (curriculum)
+    optimizer: str = "sgd"  # "SGD optimizer with momentum 0.9"
+    lr: float = 1e-3  # "The learning rate is 0.001"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4  # Sound of Pixels
+    batch_size: int = 80  # "batch size of 80"
+    epochs: int = 100  # "100 epochs"
+    steps_per_epoch: int = 0  # 0: one pass worth of segments over the training clips
+    lr_steps: list[int] = field(default_factory=lambda: [40, 80])  # epochs of x0.1 (Sound of Pixels)
+    val_mixtures: int = 64
+    checkpoint_every: int = 50  # steps
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+    amp: bool = True  # mixed precision on CUDA only
+    model: dict[str, Any] = field(default_factory=dict)  # SGNConfig overrides
+    audio: dict[str, Any] = field(default_factory=dict)  # AudioConfig overrides
+
+    def model_config(self, num_classes: int) -> SGNConfig:
+        return dataclass_from_dict(SGNConfig, {**self.model, "num_classes": num_classes}, where="train config 'model'")
+
+    def audio_config(self) -> AudioConfig:
+        return dataclass_from_dict(AudioConfig, self.audio, where="train config 'audio'")
+
+
+def parse_overrides(cfg: TrainConfig, pairs: list[str]) -> TrainConfig:
+    """Apply ``key=value`` overrides; values are JSON (``lr=0.01``, ``classes=["a","b"]``) or bare strings.
+    ``model.depth=2`` sets a model field."""
+    data = dataclasses.asdict(cfg)
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"--set expects key=value, got '{pair}'.")
+        key, raw = pair.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        target = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            if p not in ("model", "audio"):
+                raise UsageError(f"--set {key}: only model.* and audio.* are nested.")
+            target = target[p]
+        if len(parts) == 1 and parts[0] not in data:
+            raise UsageError(f"--set {key}: unknown setting; known: {', '.join(sorted(data))}.")
+        target[parts[-1]] = value
+    return config_from_dict(data, where="--set")
+
+
+def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown training settings {unknown}.")
+    cfg = TrainConfig(**data)
+    if cfg.optimizer not in ("sgd", "adam"):
+        raise UsageError(f"{where}: optimizer must be 'sgd' or 'adam'.")
+    if cfg.batch_size < 1 or cfg.epochs < 1 or cfg.num_sources < 1:
+        raise UsageError(f"{where}: batch_size, epochs and num_sources must be positive.")
+    return cfg
+
+
+# --- optimizer state without pickle -------------------------------------------------------------------
+
+
+def _optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"opt.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = v
+    for key, v in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+# --- the loop -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    best_val_sdri: float
+    last_val_sdri: float
+    seconds: float
+
+
+def _si_sdr(ref: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
+    ref = ref - ref.mean(-1, keepdim=True)
+    est = est - est.mean(-1, keepdim=True)
+    alpha = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + 1e-12)
+    target = alpha * ref
+    return 10 * torch.log10(target.pow(2).sum(-1) / ((est - target).pow(2).sum(-1) + 1e-12) + 1e-12)
+
+
+@torch.no_grad()
+def validate(model: SGN, batches, audio: AudioConfig) -> float:
+    """Mean SI-SDR improvement over the mixture on fixed validation mixtures (cheap; `sgnsep eval` gives
+    the full BSS Eval numbers)."""
+    from sgnsep import frontend
+
+    model.eval()
+    gains = []
+    for b in batches:
+        out = model(b.net_input, b.classes)
+        masks = frontend.unwarp(torch.sigmoid(out.mask_logits), audio)
+        spec = frontend.stft(b.mixture, audio).unsqueeze(1)
+        est = frontend.istft(spec * masks, audio, length=b.mixture.shape[-1])
+        mix = b.mixture.unsqueeze(1).expand_as(b.sources)
+        gains.append((_si_sdr(b.sources, est) - _si_sdr(b.sources, mix)).flatten())
+    model.train()
+    return float(torch.cat(gains).mean())
+
+
+def _read_state(run_dir: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    path = run_dir / "state.safetensors"
+    if not path.is_file():
+        raise UsageError(f"--resume: {run_dir} has no state.safetensors to resume from.", hint="Start without --resume.")
+    try:
+        with safe_open(str(path), "pt") as fh:
+            return json.loads(fh.metadata()["state"])
+    except Exception as exc:  # truncated or foreign file
+        raise UsageError(f"--resume: {path} is unreadable ({exc}).", hint="Start a new run with another --out.") from None
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: torch.device | None = None,
+    name: str = "",
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    max_steps: int | None = None,
+) -> TrainResult:
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    device = device or torch.device("cpu")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    state_json = run_dir / "state.json"
+    if resume:
+        saved = _read_state(run_dir)
+        cfg = config_from_dict(saved["config"], where=str(state_json))
+    elif (run_dir / "state.safetensors").exists():
+        raise UsageError(
+            f"{run_dir} already holds a training run.",
+            hint="Pass --resume to continue it, or choose another --out.",
+        )
+    audio = cfg.audio_config()
+    train_set = SolosDataset(
+        cfg.data_dir, split="train", sample_rate=audio.sample_rate, min_samples=audio.segment_samples,
+        classes=cfg.classes or None,
+    )
+    val_set = SolosDataset(
+        cfg.data_dir, split="val", sample_rate=audio.sample_rate, min_samples=audio.segment_samples,
+        classes=train_set.classes,
+    )
+    classes = train_set.classes
+    mcfg = cfg.model_config(len(classes))
+    torch.manual_seed(cfg.seed)
+    model = SGN(mcfg, input_size=audio.warp_bins).to(device)
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total_audio = sum(len(c.audio) for c in train_set.clips)
+    steps_per_epoch = cfg.steps_per_epoch or max(1, total_audio // (audio.segment_samples * cfg.batch_size))
+    total_steps = steps_per_epoch * cfg.epochs
+
+    def lr_at(step: int) -> float:
+        epoch = step // steps_per_epoch
+        return cfg.lr * 0.1 ** sum(epoch >= e for e in cfg.lr_steps)
+
+    # Fixed validation mixtures (their own seed, so they do not depend on the training position).
+    vrng = np.random.default_rng(cfg.seed + 1_000_003)
+    val_batches = []
+    for start in range(0, cfg.val_mixtures, 16):
+        n = min(16, cfg.val_mixtures - start)
+        pairs = [sample_mixture(val_set, cfg.num_sources, audio.segment_samples, vrng) for _ in range(n)]
+        val_batches.append(
+            make_batch(
+                torch.from_numpy(np.stack([p[0] for p in pairs])),
+                torch.from_numpy(np.stack([p[1] for p in pairs])),
+                len(classes), audio, mask_threshold=mcfg.mask_threshold,
+            ).to(device)
+        )
+
+    rng = np.random.default_rng(cfg.seed)
+    step, best = 0, -math.inf
+    if resume:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(run_dir / "state.safetensors"))
+        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        _optimizer_from_flat(opt, {k: v.to(device) for k, v in tensors.items() if k.startswith("opt.")}, saved["optimizer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        step, best = saved["step"], saved["best_val_sdri"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def meta(extra: dict[str, Any]) -> CheckpointMeta:
+        return CheckpointMeta(
+            classes=classes, model=mcfg, audio=audio, name=name or run_dir.name,
+            training={"config": dataclasses.asdict(cfg), "steps": step, "sgnsep_version": __version__, **extra},
+        )
+
+    def save_state(val: float):
+        from safetensors.torch import save
+
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        opt_tensors, opt_meta = _optimizer_to_flat(opt)
+        tensors.update(opt_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        state = {
+            "config": dataclasses.asdict(cfg), "step": step, "best_val_sdri": best, "last_val_sdri": val,
+            "optimizer": opt_meta, "numpy_rng": rng.bit_generator.state,
+        }
+        # One file holds tensors and state (in the safetensors header), replaced atomically: a kill at any
+        # moment leaves either the previous state or the new one, never a mix. state.json is a readable copy.
+        text = json.dumps(state, indent=1)
+        _atomic_write_bytes(run_dir / "state.safetensors", save(tensors, metadata={"state": text}))
+        _atomic_write_bytes(state_json, (text + "\n").encode())
+
+    log_path = run_dir / "log.csv"
+    new_log = not log_path.exists()
+    log = open(log_path, "a", newline="")
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(["step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri", "seconds"])
+    last_val = float("nan")
+    end = total_steps if max_steps is None else min(total_steps, max_steps)
+    use_amp = cfg.amp and device.type == "cuda"
+    model.train()
+    try:
+        while step < end:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step)
+            n_src = cfg.num_sources if cfg.max_sources <= cfg.num_sources else int(
+                rng.integers(cfg.num_sources, cfg.max_sources + 1)
+            )
+            pairs = [sample_mixture(train_set, n_src, audio.segment_samples, rng) for _ in range(cfg.batch_size)]
+            batch = make_batch(
+                torch.from_numpy(np.stack([p[0] for p in pairs])),
+                torch.from_numpy(np.stack([p[1] for p in pairs])),
+                len(classes), audio, mask_threshold=mcfg.mask_threshold,
+            ).to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                out = model(batch.net_input, batch.classes)
+                loss = sgn_loss(out, batch.target_masks, batch.present, mcfg,
+                                weight=batch.weight if mcfg.weighted_mask_loss else None)
+            if not torch.isfinite(loss.total):
+                raise TrainingDiverged(
+                    f"The loss became {float(loss.total)} at step {step}; no checkpoint was written for it.",
+                    hint=f"Lower the learning rate (--set lr=...) and resume from the last good state with --resume.",
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.total.backward()
+            opt.step()
+            step += 1
+            row = {"step": step, "epoch": step / steps_per_epoch, "lr": lr_at(step - 1),
+                   "loss": loss.total.item(), "rec": loss.reconstruction.item(),
+                   "class_token": loss.class_token.item(), "presence": loss.presence.item(), "val_sdri": ""}
+            if step % cfg.checkpoint_every == 0 or step == end:
+                last_val = validate(model, val_batches, audio)
+                row["val_sdri"] = last_val
+                save_checkpoint(run_dir / "last", model, meta({"val_si_sdri": last_val}))
+                if last_val > best:
+                    best = last_val
+                    save_checkpoint(run_dir / "best", model, meta({"val_si_sdri": last_val}))
+                save_state(last_val)
+            writer.writerow([row[k] for k in ("step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri")]
+                            + [round(time.perf_counter() - started, 1)])
+            log.flush()
+            if on_step:
+                on_step({**row, "total_steps": end})
+    finally:
+        log.close()
+    return TrainResult(run_dir, step, best, last_val, time.perf_counter() - started)
