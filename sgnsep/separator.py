@@ -154,6 +154,10 @@ class Separator:
             out.append(lookup[key])
         return out
 
+    def class_names(self, sources: str | Sequence[str]) -> list[str]:
+        """Validated, canonical class names (see :meth:`class_indices`)."""
+        return [self.classes[i] for i in self.class_indices(sources)]
+
     # --- core -------------------------------------------------------------------------------------
 
     def _mask_fn(self, class_idx: list[int]) -> chunking.MaskFn:
