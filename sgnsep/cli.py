@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sgnsep import __version__
-from sgnsep.errors import SgnsepError, UsageError
+from sgnsep.errors import OutputError, SgnsepError, UsageError
 
 app = typer.Typer(
     name="sgnsep",
@@ -259,6 +259,110 @@ def models(
         )
     out.print(table)
     out.print("Any checkpoint folder or Hub id works too: --model ./runs/x or --model owner/name@revision.")
+
+
+EVAL_HELP = """Score a model with SDR/SIR/SAR (BSS Eval v3, as mir_eval) and SI-SDR, next to the unprocessed
+mixture and the oracle masks on the same mixtures.
+
+[bold]Examples[/]
+
+  sgnsep eval --metrics sdr,sir,sar
+
+  sgnsep eval --data-dir examples/stems --metrics sdr,si-sdr
+
+  sgnsep eval --model runs/x/best --data-dir data/gm17 --dataset solos --num-sources 3 --segments 200 --out r.json --csv r.csv
+
+Layouts: stems (DIR/<track>/<class>.wav, optional mixture.wav) or solos (DIR/<class>/*.wav: mixtures of
+N distinct classes drawn from --seed, each scaled by 1/N, 65535-sample segments, from the test split).
+"""
+
+
+@app.command("eval", help=EVAL_HELP)
+def eval_command(
+    model: ModelOpt = "",
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Stems or solos folder.")] = None,
+    dataset: Annotated[str, typer.Option("--dataset", help="stems, solos, or auto (detect).")] = "auto",
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: sdr, sir, sar, si-sdr.")] = "sdr,sir,sar,si-sdr",
+    sources: Annotated[str, typer.Option("--sources", "-s", help="Only these classes (comma-separated).")] = "",
+    num_sources: Annotated[int, typer.Option("--num-sources", help="Sources per mixture (solos).")] = 2,
+    segments: Annotated[int, typer.Option("--segments", help="Mixtures to draw (solos).")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the mixtures (solos).")] = 0,
+    split: Annotated[str, typer.Option("--split", help="Split to draw from (solos).")] = "test",
+    baselines: Annotated[str, typer.Option("--baselines", help="mixture, oracle-ibm, oracle-irm, or none.")] = "mixture,oracle-ibm,oracle-irm",
+    out_json: Annotated[Optional[Path], typer.Option("--out", help="Write all results as JSON.")] = None,
+    out_csv: Annotated[Optional[Path], typer.Option("--csv", help="Write per-track results as CSV.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing --out/--csv files.")] = False,
+    device: DeviceOpt = "auto",
+):
+    from rich.progress import Progress
+
+    from sgnsep import evaluate as ev
+    from sgnsep.separator import Separator
+
+    try:
+        metric_list = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+        base_list = [] if baselines.strip().lower() == "none" else [b.strip() for b in baselines.split(",") if b.strip()]
+        for target in (out_json, out_csv):
+            if target is not None and target.exists() and not overwrite:
+                raise OutputError(f"{target} already exists.", hint="Pass --overwrite or choose another name.")
+        if data_dir is None:
+            raise UsageError("No evaluation data given.", hint="Pass --data-dir DIR (stems or solos layout).")
+        if not data_dir.is_dir():
+            raise UsageError(f"--data-dir {data_dir} is not a folder.")
+        sep = Separator(model or _default_model(), device=device)
+        wanted = sep.class_names(sources) if sources else None
+        if dataset == "auto":
+            dataset = "solos" if any((data_dir / c).is_dir() for c in sep.classes) else "stems"
+        if dataset == "stems":
+            examples = list(ev.stems_examples(data_dir, sep.classes, sep.meta.audio, wanted))
+        elif dataset == "solos":
+            examples = ev.solos_examples(
+                data_dir, sep.classes, sep.meta.audio, num_sources=num_sources, segments=segments,
+                seed=seed, split=split, sources=wanted,
+            )
+        else:
+            raise UsageError(f"Unknown --dataset '{dataset}'; use stems, solos or auto.")
+        total = len(examples) if isinstance(examples, list) else segments
+        info = {"dir": str(data_dir), "dataset": dataset, "mixtures": total, "sample_rate": sep.sample_rate}
+        if dataset == "solos":
+            info.update(num_sources=num_sources, seed=seed, split=split, segment_samples=sep.meta.audio.segment_samples)
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("evaluating", total=total)
+            report = ev.evaluate(
+                sep, iter(examples), metrics=metric_list, baselines=base_list, data_info=info,
+                progress=lambda n: progress.update(task, completed=n),
+            )
+        if out_json is not None:
+            ev.write_json(report, out_json)
+        if out_csv is not None:
+            ev.write_csv(report, out_csv)
+    except SgnsepError as e:
+        _fail(e)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    _render_eval(report)
+
+
+def _render_eval(report) -> None:
+    summary = report.summary()
+    keys = list(report.metrics) + (["sdri"] if "sdr" in report.metrics else [])
+    table = Table(title=f"{report.model['name']} on {report.data.get('dir')} ({report.data.get('mixtures')} mixtures, "
+                        f"{report.data.get('dataset')}, {report.data.get('sample_rate')} Hz) - mean (median) in dB")
+    table.add_column("method")
+    table.add_column("class")
+    for k in keys:
+        table.add_column(k.upper(), justify="right")
+    for method in report.methods:
+        groups = summary.get(method, {})
+        names = ["overall"] + sorted(k for k in groups if k not in ("overall", "silent"))
+        for i, name in enumerate(names):
+            stats = groups.get(name, {})
+            cells = [f"{stats[k]['mean']:.2f} ({stats[k]['median']:.2f})" if k in stats else "-" for k in keys]
+            table.add_row(method if i == 0 else "", name, *cells, end_section=(i == len(names) - 1))
+        if "silent" in groups:
+            out.print(f"{method}: silent cases excluded from means: {groups['silent']}")
+    out.print(table)
+    out.print(f"Evaluated in {report.seconds:.1f} s. SDRi is the model's SDR minus the mixture's on the same source.")
 
 
 TRAIN_HELP = """Train SGN by mix-and-separate on solo recordings (the paper's recipe by default).

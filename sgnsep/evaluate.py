@@ -1,0 +1,252 @@
+"""`sgnsep eval`: the paper's evaluation protocol, on datasets and on any folder of stems.
+
+Everything is evaluated at the model's sample rate on mono signals, as the paper does (section IV-A:
+mir_eval's BSS Eval v3 on the 11025 Hz waveforms, no permutation since each estimate belongs to its class,
+plus SI-SDR). Each result is read between a floor and a ceiling computed on the same mixtures:
+
+- ``mixture``: the unprocessed mixture used as every estimate (SDRi is measured against it);
+- ``oracle-ibm``: the ideal binary mask of SGN's own training target, ``|S_i| > 0.5 |X|`` (section III-C),
+  on the model's STFT with the mixture phase: the best a perfect SGN could do;
+- ``oracle-irm``: the ideal ratio mask ``|S_i| / sum_j |S_j|`` on the same STFT.
+
+Silent references or estimates are reported as PES/EPS (Conditioned U-Net paper) and left out of the means.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from sgnsep import audio_io, frontend
+from sgnsep.config import AudioConfig
+from sgnsep.errors import InputAudioError, UsageError
+from sgnsep.metrics import evaluate_sources
+
+METRICS = ("sdr", "sir", "sar", "si-sdr")
+BASELINES = ("mixture", "oracle-ibm", "oracle-irm")
+
+
+@dataclass
+class Example:
+    """One mixture to evaluate: mono references at the model rate, in the order of ``classes``."""
+
+    track: str
+    classes: list[str]
+    references: np.ndarray  # (N, S)
+    mixture: np.ndarray  # (S,)
+
+
+def _to_model_rate(data: np.ndarray, rate: int, target: int) -> np.ndarray:
+    mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=0, keepdims=True), dtype=np.float32))
+    if rate != target:
+        import torchaudio.functional as AF
+
+        mono = AF.resample(mono, rate, target)
+    return mono[0].numpy()
+
+
+def stems_examples(
+    root: Path, model_classes: Sequence[str], audio: AudioConfig, sources: Sequence[str] | None = None
+) -> Iterator[Example]:
+    """Folder of stems: ``root/<track>/<class>.<ext>`` and optionally ``root/<track>/mixture.<ext>``.
+
+    Stems of classes the model does not know are skipped (they still belong to the mixture if it is given;
+    otherwise the mixture is the sum of every stem in the folder).
+    """
+    tracks = sorted(p for p in root.iterdir() if p.is_dir())
+    if not tracks:
+        raise UsageError(f"{root}: no track folders found.", hint="The stems layout is DIR/<track>/<class>.wav.")
+    known = {c.lower(): c for c in model_classes}
+    wanted = {s.lower() for s in sources} if sources else None
+    for track in tracks:
+        files = {p.stem.lower(): p for p in sorted(track.iterdir()) if p.suffix.lower() in audio_io.AUDIO_EXTENSIONS}
+        mixture_path = files.pop("mixture", None)
+        if not files:
+            continue
+        loaded = {}
+        for name, path in files.items():
+            data, rate = audio_io.read_audio(path)
+            loaded[name] = _to_model_rate(data, rate, audio.sample_rate)
+        lengths = {len(v) for v in loaded.values()}
+        if mixture_path is not None:
+            data, rate = audio_io.read_audio(mixture_path)
+            mixture = _to_model_rate(data, rate, audio.sample_rate)
+            lengths.add(len(mixture))
+        if max(lengths) - min(lengths) > 2:  # resampling rounding may differ by a sample
+            raise InputAudioError(
+                f"{track}: the stems (and mixture) have different lengths.",
+                hint="Every file of a track must cover the same time span.",
+            )
+        n = min(lengths)
+        loaded = {k: v[:n] for k, v in loaded.items()}
+        mixture = mixture[:n] if mixture_path is not None else sum(loaded.values())
+        names = [k for k in loaded if k in known and (wanted is None or k in wanted)]
+        if not names:
+            continue
+        yield Example(track.name, [known[k] for k in names], np.stack([loaded[k] for k in names]), mixture)
+
+
+def solos_examples(
+    root: Path,
+    model_classes: Sequence[str],
+    audio: AudioConfig,
+    *,
+    num_sources: int = 2,
+    segments: int = 100,
+    seed: int = 0,
+    split: str = "test",
+    sources: Sequence[str] | None = None,
+) -> Iterator[Example]:
+    """Solo recordings ``root/<class>/*.wav`` mixed as in the paper: N distinct classes, each scaled by 1/N,
+    65535-sample segments, drawn deterministically from ``seed``."""
+    from sgnsep.datasets import SolosDataset, sample_mixture
+
+    folders = {p.name for p in root.iterdir() if p.is_dir()}
+    classes = [c for c in model_classes if c in folders and (not sources or c in sources)]
+    if len(classes) < num_sources:
+        raise UsageError(
+            f"{root}: only {len(classes)} of the model's classes have folders here; need {num_sources}.",
+            hint=f"The model's classes: {', '.join(model_classes)}.",
+        )
+    dataset = SolosDataset(root, split=split, sample_rate=audio.sample_rate, min_samples=audio.segment_samples, classes=classes)
+    rng = np.random.default_rng(seed)
+    for i in range(segments):
+        refs, idx = sample_mixture(dataset, num_sources, audio.segment_samples, rng)
+        refs = refs / num_sources
+        yield Example(f"mix{i:04d}", [dataset.classes[j] for j in idx], refs, refs.sum(axis=0))
+
+
+def oracle_estimates(example: Example, audio: AudioConfig, kind: str) -> np.ndarray:
+    refs = torch.from_numpy(example.references).double()
+    mix = torch.from_numpy(example.mixture).double()
+    spec_mix = frontend.stft(mix, audio)
+    mags = frontend.stft(refs, audio).abs()
+    if kind == "oracle-ibm":
+        masks = (mags > 0.5 * spec_mix.abs()).double()
+    else:
+        masks = mags / mags.sum(dim=0, keepdim=True).clamp_min(1e-12)
+    return frontend.istft(masks * spec_mix, audio, length=mix.shape[-1]).float().numpy()
+
+
+@dataclass
+class EvalReport:
+    model: dict[str, Any]
+    data: dict[str, Any]
+    metrics: list[str]
+    methods: list[str]
+    records: list[dict[str, Any]] = field(default_factory=list)  # one per (track, class, method)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+        """{method: {class or "overall": {metric: {mean, median, std, n}}}}, plus sdri for the model."""
+        out: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+        for method in self.methods:
+            rows = [r for r in self.records if r["method"] == method and r["status"] == "ok"]
+            groups = {"overall": rows}
+            for cls in sorted({r["class"] for r in rows}):
+                groups[cls] = [r for r in rows if r["class"] == cls]
+            out[method] = {}
+            keys = list(self.metrics) + (["sdri"] if any("sdri" in r for r in rows) else [])
+            for name, group in groups.items():
+                stats = {}
+                for m in keys:
+                    vals = np.array([r[m] for r in group if r.get(m) is not None], dtype=np.float64)
+                    if vals.size:
+                        stats[m] = {
+                            "mean": float(vals.mean()),
+                            "median": float(np.median(vals)),
+                            "std": float(vals.std()),
+                            "n": int(vals.size),
+                        }
+                out[method][name] = stats
+            silent = [r for r in self.records if r["method"] == method and r["status"] != "ok"]
+            if silent:
+                out[method]["silent"] = {
+                    s: {"n": sum(r["status"] == s for r in silent)} for s in sorted({r["status"] for r in silent})
+                }
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "data": self.data, "metrics": self.metrics, "methods": self.methods,
+            "summary": self.summary(), "records": self.records, "seconds": self.seconds,
+        }
+
+
+def evaluate(
+    separator,
+    examples: Iterator[Example],
+    *,
+    metrics: Sequence[str] = ("sdr", "sir", "sar"),
+    baselines: Sequence[str] = BASELINES,
+    data_info: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Run the model and the baselines on the same mixtures and score them all."""
+    started = time.perf_counter()
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise UsageError(f"Unknown metric(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METRICS)}.")
+    bad = [b for b in baselines if b not in BASELINES]
+    if bad:
+        raise UsageError(f"Unknown baseline(s) {', '.join(bad)}; choose from {', '.join(BASELINES)}.")
+    audio = separator.meta.audio
+    methods = ["model", *baselines]
+    report = EvalReport(
+        model={"name": separator.name, "folder": str(separator.folder), "sha256": separator.sha256},
+        data=data_info or {}, metrics=list(metrics), methods=methods,
+    )
+    for count, ex in enumerate(examples, 1):
+        estimates = {"model": np.stack(list(separator.separate(ex.mixture, audio.sample_rate, ex.classes).values()))}
+        for b in baselines:
+            if b == "mixture":
+                estimates[b] = None  # scored below, once
+            else:
+                estimates[b] = oracle_estimates(ex, audio, b)
+        # The mixture's scores give SDRi; they are computed once, whether or not "mixture" is shown.
+        mixture_est = np.repeat(ex.mixture[None], len(ex.classes), axis=0)
+        scored = {"mixture": evaluate_sources(ex.references, mixture_est, metrics=tuple(metrics) if "mixture" in estimates else ("sdr",))}
+        for method, est in estimates.items():
+            if method not in scored:
+                scored[method] = evaluate_sources(ex.references, est, metrics=tuple(metrics))
+        for method in estimates:
+            for cls, s, base in zip(ex.classes, scored[method], scored["mixture"]):
+                rec = {"track": ex.track, "class": cls, "method": method, "status": s.status}
+                for m in metrics:
+                    rec[m] = getattr(s, m.replace("-", "_"))
+                if s.status != "ok":
+                    rec["pes"], rec["eps"] = s.pes, s.eps
+                if method == "model" and "sdr" in metrics and s.sdr is not None and base.sdr is not None:
+                    rec["sdri"] = s.sdr - base.sdr
+                report.records.append(rec)
+        if progress:
+            progress(count)
+    if not report.records:
+        raise UsageError("Nothing to evaluate: no track holds a class the model knows.")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def write_csv(report: EvalReport, path: Path) -> None:
+    cols = ["track", "class", "method", "status", *report.metrics, "sdri", "pes", "eps"]
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in report.records:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    tmp.replace(path)
+
+
+def write_json(report: EvalReport, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,91 @@
+"""`sgnsep eval` end to end on folders the tests write: stems and solos layouts, baselines, silent cases."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sgnsep import Separator
+from sgnsep import evaluate as ev
+from sgnsep.errors import InputAudioError, UsageError
+from tests.test_separate import run_cli
+from tests.tone_model import tone
+
+
+@pytest.fixture(scope="module")
+def stems_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stems")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        track = root / f"song{i}"
+        track.mkdir()
+        low, high = tone("low", 3.0, 22050, rng), tone("high", 3.0, 22050, rng)
+        sf.write(track / "low.wav", low, 22050)
+        sf.write(track / "high.flac", high, 22050)
+        sf.write(track / "guitar.wav", 0.01 * rng.standard_normal(len(low)).astype(np.float32), 22050)  # unknown class
+    silent = root / "song_silent"
+    silent.mkdir()
+    sf.write(silent / "low.wav", tone("low", 3.0, 22050, rng), 22050)
+    sf.write(silent / "high.wav", tone("high", 3.0, 22050, rng), 22050)
+    sf.write(silent / "hiss.wav", np.zeros(3 * 22050, np.float32), 22050)
+    return root
+
+
+def test_cli_eval_on_a_stems_folder(tone_model_dir, stems_dir, tmp_path):
+    r = run_cli(
+        "eval", "--model", tone_model_dir, "--data-dir", stems_dir, "--metrics", "sdr,sir,sar,si-sdr",
+        "--out", tmp_path / "r.json", "--csv", tmp_path / "r.csv",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "oracle-ibm" in r.stdout and "SDRI" in r.stdout
+    report = json.loads((tmp_path / "r.json").read_text())  # strict JSON: no NaN anywhere
+    s = report["summary"]
+    assert set(report["methods"]) == {"model", "mixture", "oracle-ibm", "oracle-irm"}
+    assert s["oracle-ibm"]["overall"]["sdr"]["mean"] > s["mixture"]["overall"]["sdr"]["mean"] + 5
+    assert s["model"]["overall"]["sdri"]["mean"] > 3
+    assert s["model"]["overall"]["sdr"]["n"] == 3 * 2  # the silent hiss stem is left out of the means
+    silent = [x for x in report["records"] if x["track"] == "song_silent" and x["class"] == "hiss"]
+    assert {x["status"] for x in silent} == {"silent_reference"} and all(x["pes"] is not None for x in silent)
+    assert not any(x["class"] == "guitar" for x in report["records"])
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert len(rows) == len(report["records"]) and {"track", "class", "method", "sdr", "sdri"} <= set(rows[0])
+    # never overwrite results without asking
+    again = run_cli("eval", "--model", tone_model_dir, "--data-dir", stems_dir, "--out", tmp_path / "r.json")
+    assert again.returncode == 4 and "--overwrite" in again.stderr
+
+
+def test_solos_mixtures_are_deterministic_and_scaled(tone_model_dir, tmp_path):
+    rng = np.random.default_rng(1)
+    for cls in ("low", "high", "hiss"):
+        (tmp_path / cls).mkdir()
+        for i in range(5):
+            sf.write(tmp_path / cls / f"{i}.wav", tone(cls, 2.0, 11025, rng), 11025)
+    sep = Separator(tone_model_dir, device="cpu")
+    a = list(ev.solos_examples(tmp_path, sep.classes, sep.meta.audio, num_sources=3, segments=3, seed=4, split="train"))
+    b = list(ev.solos_examples(tmp_path, sep.classes, sep.meta.audio, num_sources=3, segments=3, seed=4, split="train"))
+    assert all(np.array_equal(x.references, y.references) and x.classes == y.classes for x, y in zip(a, b))
+    assert a[0].references.shape == (3, sep.meta.audio.segment_samples)
+    assert np.allclose(a[0].mixture, a[0].references.sum(0))
+    report = ev.evaluate(sep, iter(a), metrics=("sdr", "si-sdr"))
+    assert report.summary()["model"]["overall"]["sdri"]["mean"] > 0
+    r = run_cli("eval", "--model", tone_model_dir, "--data-dir", tmp_path, "--num-sources", "2", "--segments", "2",
+                "--split", "train", "--metrics", "sdr")
+    assert r.returncode == 0, r.stderr and "solos" in r.stdout
+
+
+def test_bad_inputs(tone_model_dir, tmp_path):
+    track = tmp_path / "t"
+    track.mkdir()
+    sf.write(track / "low.wav", np.ones(11025, np.float32) * 0.1, 11025)
+    sf.write(track / "high.wav", np.ones(5000, np.float32) * 0.1, 11025)
+    sep = Separator(tone_model_dir, device="cpu")
+    with pytest.raises(InputAudioError, match="different lengths"):
+        list(ev.stems_examples(tmp_path, sep.classes, sep.meta.audio))
+    with pytest.raises(UsageError, match="Unknown metric"):
+        ev.evaluate(sep, iter([]), metrics=("pesq",))
+    r = run_cli("eval", "--model", tone_model_dir, "--data-dir", tmp_path / "none")
+    assert r.returncode == 2 and "not a folder" in r.stderr
