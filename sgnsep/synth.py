@@ -67,6 +67,12 @@ Determinism
     same arguments give byte-identical WAV files and metadata.json, and a clip does not change when other
     classes are added or removed. (The WAV writer is ours: libsndfile stamps the time into float WAV files.)
 
+Stems of chorales (evaluation sets)
+    :func:`render_chorale_stems` writes real four-part music in the "stems" layout that ``sgnsep eval`` reads
+    (``out_dir/<track_id>/<class>.flac``): each track is one chorale of one split (test by default, by the
+    same hash rule), 2..4 of its voices in one tempo and one time window, each voice transposed by whole
+    octaves into the range of a different instrument, all from one soundfont.
+
 Classes
     :data:`INSTRUMENTS` maps class names to a General MIDI program (0-based), the sounding MIDI pitch range of
     the real instrument, and whether it sustains. MUSIC-11's erhu has no General MIDI program and cannot be
@@ -126,6 +132,7 @@ __all__ = [
     "normalise_loudness",
     "synthesize_corpus",
     "read_metadata",
+    "render_chorale_stems",
 ]
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1251,6 +1258,389 @@ def synthesize_corpus(
         "clips": records,
     }
     _write_text_atomic(meta_path, json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    wall = time.perf_counter() - t0
+    manifest["timing"] = {
+        "wall_seconds": round(wall, 3),
+        "audio_seconds": round(audio_seconds, 3),
+        "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
+    }
+    return manifest
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stems of chorales: an evaluation set of real four-part music
+# ---------------------------------------------------------------------------------------------------------
+
+STEMS_FORMAT = "sgnsep-chorale-stems"
+STEMS_VERSION = 1
+#: Soundfonts :func:`render_chorale_stems` draws from by default (both families of the corpus).
+STEMS_SOUNDFONTS = ("fluidr3_gm", "musescore_general_lite", "timgm6mb")
+#: The split fractions of :func:`synthesize_corpus`'s default, which decide the split of every chorale.
+DEFAULT_SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+STEMS_TARGET_DB = -23.0  # the corpus's loudness target
+STEMS_FORMATS = {"flac": ("PCM_16", "PCM_24"), "wav": ("PCM_16", "FLOAT")}
+_STEMS_OCTAVE_WEIGHT = 0.25  # a class that needs k octaves of transposition is drawn 0.25**k as often
+
+
+def _stems_soundfonts(soundfonts) -> dict[str, Path]:
+    if soundfonts is not None:
+        return _resolve_soundfonts(soundfonts)
+    found = find_soundfonts()
+    chosen = {k: found[k] for k in STEMS_SOUNDFONTS if k in found}
+    if "timgm6mb" not in chosen and "timgm6mb_pretty_midi" in found:
+        chosen["timgm6mb_pretty_midi"] = found["timgm6mb_pretty_midi"]
+    if not chosen:
+        raise UsageError(
+            f"None of the soundfonts {', '.join(STEMS_SOUNDFONTS)} was found on this machine.", hint=_INSTALL_HINT
+        )
+    return chosen
+
+
+def _chorale_time_map(voices: dict, seconds_per_beat: float, fermata_factor: float) -> Callable[[float], float]:
+    """Quarters -> seconds shared by all voices: a quarter lasts ``seconds_per_beat``, times ``fermata_factor``
+    while a note under a fermata sounds in any voice (so every voice holds the fermata together)."""
+    spans = sorted((on, on + dur) for events in voices.values() for _, on, dur, fermata in events if fermata)
+    merged: list[list[float]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1] + 1e-9:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+
+    def to_seconds(q: float) -> float:
+        held = sum(min(b, q) - a for a, b in merged if a < q)
+        return (q + (fermata_factor - 1.0) * held) * seconds_per_beat
+
+    return to_seconds
+
+
+def _weighted_order(items: list, weights: list[float], rng: np.random.Generator) -> list:
+    """``items`` in a random order drawn without replacement with probabilities proportional to ``weights``
+    (Efraimidis-Spirakis keys: the first item is a weighted draw)."""
+    u = rng.random(len(items))
+    keys = np.log(np.maximum(u, 1e-300)) / np.asarray(weights, dtype=np.float64)
+    return [items[i] for i in np.argsort(-keys, kind="stable")]
+
+
+def _octave_fit(pitches: list[int], inst: Instrument) -> int | None:
+    """The whole-octave transposition (semitones) that fits ``pitches`` into ``inst``'s range, nearest to none
+    (ties: the one nearer the middle of the range); None if no octave fits."""
+    lo, hi = min(pitches), max(pitches)
+    fits = [o for o in range(-8, 9) if inst.low <= lo + 12 * o and hi + 12 * o <= inst.high]
+    if not fits:
+        return None
+    mid = (inst.low + inst.high) / 2.0
+    return 12 * min(fits, key=lambda o: (abs(o), abs((lo + hi) / 2.0 + 12 * o - mid), o))
+
+
+def _assign_instruments(
+    voice_pitches: dict[str, list[int]], classes: list[str], uses: dict[str, int], rng: np.random.Generator
+) -> dict[str, tuple[str, int]] | None:
+    """``{voice: (class, transposition)}`` with distinct classes whose ranges fit the voices after whole-octave
+    transposition, or None when no such assignment exists. Random (favouring small transpositions and classes
+    used less so far in the set); a backtracking search, so it fails only when nothing fits."""
+    options: dict[str, list[tuple[str, int]]] = {}
+    for voice, pitches in voice_pitches.items():
+        fits = [(c, _octave_fit(pitches, INSTRUMENTS[c])) for c in classes]
+        fits = [(c, t) for c, t in fits if t is not None]
+        weights = [_STEMS_OCTAVE_WEIGHT ** (abs(t) // 12) / (1.0 + uses.get(c, 0)) for c, t in fits]
+        options[voice] = _weighted_order(fits, weights, rng) if fits else []
+    order = sorted(options, key=lambda v: (len(options[v]), VOICES.index(v)))  # most constrained first
+    chosen: dict[str, tuple[str, int]] = {}
+
+    def search(k: int) -> bool:
+        if k == len(order):
+            return True
+        taken = {c for c, _ in chosen.values()}
+        for c, t in options[order[k]]:
+            if c not in taken:
+                chosen[order[k]] = (c, t)
+                if search(k + 1):
+                    return True
+                del chosen[order[k]]
+        return False
+
+    return {v: chosen[v] for v in VOICES if v in chosen} if search(0) else None
+
+
+def _write_stem(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, subtype: str) -> None:
+    """One mono stem, byte-deterministic. FLAC through libsndfile (it writes no time stamp into FLAC; the
+    samples are quantised here, as the WAV writer does, so both formats hold the same integers)."""
+    if fmt == "wav":
+        _write_wav(path, audio, sample_rate, subtype)
+        return
+    import soundfile as sf
+
+    x = audio.astype(np.float64)
+    if subtype == "PCM_16":
+        data = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+    else:  # PCM_24, passed as the top 24 bits of int32 (libsndfile shifts them down)
+        data = np.clip(np.round(x * 8388608.0), -8388608, 8388607).astype(np.int32) << 8
+    tmp = path.with_name(path.name + ".part")
+    sf.write(str(tmp), data, sample_rate, format="FLAC", subtype=subtype)
+    os.replace(tmp, path)
+
+
+def render_chorale_stems(
+    out_dir: str | os.PathLike,
+    *,
+    tracks: int,
+    num_sources: int,
+    seconds: float = 6.0,
+    sample_rate: int = 11025,
+    seed: int = 0,
+    classes: list[str] | None = None,
+    soundfonts: list[str] | None = None,
+    split: str = "test",
+    subtype: str = "PCM_16",
+    fmt: str = "flac",
+) -> dict:
+    """Render an evaluation set of real polyphonic music in the stems layout and return its manifest::
+
+        out_dir/<track_id>/<class>.<fmt>    mono, ``sample_rate`` Hz, one file per voice (the evaluator sums them)
+        out_dir/metadata.json               format "sgnsep-chorale-stems", version 1
+
+    Each track is ONE Bach chorale of ``split`` (decided by :func:`_chorale_split` with the corpus's default
+    fractions :data:`DEFAULT_SPLIT_FRACTIONS`, so a "test" set never holds a chorale a default corpus trains
+    on); within a set every chorale is used once while unused ones remain. ``num_sources`` (1..4) of its four
+    voices, drawn at random, sound together: one tempo (quarter = 56..96 bpm), fermatas held in every voice
+    alike, one ``seconds``-long window starting on a beat where every chosen voice starts a note (after a
+    0..0.25 s lead-in). Each voice is played by a different class of ``classes`` (all of :data:`INSTRUMENTS`
+    when None) whose range holds the voice's notes in the window after a transposition by whole octaves (the
+    smallest that fits), so the harmony stays Bach's. The draw favours small transpositions and the classes
+    used least so far in the set. One soundfont per track: a family at random, then one of its soundfonts
+    (default: those of :data:`STEMS_SOUNDFONTS` that are installed, pretty_midi's TimGM6mb when Debian's is
+    missing); (class, soundfont) pairs that fail :func:`probe_preset` are never drawn. Every stem is
+    loudness-normalised like the corpus (-23 dBFS active RMS, peak at most 0.99).
+
+    A track whose assignment cannot be made, whose chorale cannot be parsed, or one of whose stems renders
+    silent is skipped and counted (``skipped``); the next chorale is tried, so ``tracks`` tracks are written
+    unless the split runs out. Everything random comes from ``numpy.random.default_rng`` seeded by ``seed``,
+    ``split``, ``num_sources`` and the attempt number: the same arguments give byte-identical files.
+    ``out_dir`` must be empty or absent (stale track folders would join the set). Returns the content of
+    metadata.json plus ``"timing"``.
+    """
+    class_names = _resolve_classes(classes)
+    if split not in SPLITS:
+        raise UsageError(f"split must be one of {', '.join(SPLITS)}, got '{split}'.")
+    if int(tracks) < 1:
+        raise UsageError(f"tracks must be at least 1, got {tracks}.")
+    if not 1 <= int(num_sources) <= len(VOICES):
+        raise UsageError(f"num_sources must be between 1 and {len(VOICES)} (a chorale has four voices).")
+    if int(num_sources) > len(class_names):
+        raise UsageError(f"num_sources={num_sources} needs as many classes; {len(class_names)} given.")
+    if not (0.5 <= float(seconds) <= 600):
+        raise UsageError(f"seconds must be between 0.5 and 600, got {seconds}.")
+    if not (4000 <= int(sample_rate) <= 96000):
+        raise UsageError(f"sample_rate must be between 4000 and 96000 Hz, got {sample_rate}.")
+    if int(seed) < 0:
+        raise UsageError(f"seed must be a non-negative integer, got {seed}.")
+    if fmt not in STEMS_FORMATS:
+        raise UsageError(f"fmt must be one of {', '.join(STEMS_FORMATS)}, got '{fmt}'.")
+    if subtype not in STEMS_FORMATS[fmt]:
+        raise UsageError(f"subtype for {fmt} must be one of {', '.join(STEMS_FORMATS[fmt])}, got '{subtype}'.")
+    fonts = _stems_soundfonts(soundfonts)
+    tracks, num_sources, seconds, sample_rate = int(tracks), int(num_sources), float(seconds), int(sample_rate)
+    fractions = dict(DEFAULT_SPLIT_FRACTIONS)
+
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(
+            f"{out} is not an empty directory.",
+            hint="The evaluator reads every folder in it as a track: render into a new or empty directory.",
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
+
+    t0 = time.perf_counter()
+    usable: dict[str, list[str]] = {}  # soundfont -> classes it renders
+    skipped_presets = []
+    for key, path in fonts.items():
+        usable[key] = []
+        for c in class_names:
+            why = probe_preset(path, INSTRUMENTS[c], sample_rate)
+            if why is None:
+                usable[key].append(c)
+            else:
+                skipped_presets.append({"class": c, "soundfont": key, "reason": why})
+    fonts_ok = [k for k in fonts if len(usable[k]) >= num_sources]
+    if not fonts_ok:
+        raise UsageError(f"No soundfont renders {num_sources} of the classes {', '.join(class_names)}.")
+
+    pool = [cid for cid in dict.fromkeys(chorale_ids()) if _chorale_split(cid, fractions) == split]
+    if not pool:
+        raise UsageError(f"No chorale falls in the '{split}' split.")
+    base = [int(seed), zlib.crc32(b"chorale-stems"), zlib.crc32(split.encode()), num_sources]
+    order = [pool[int(j)] for j in np.random.default_rng(base).permutation(len(pool))]
+    max_attempts = max(tracks, len(pool)) * 3
+
+    uses: dict[str, int] = {c: 0 for c in class_names}
+    records, skipped_tracks = [], []
+    audio_seconds = 0.0
+    attempt = 0
+    while len(records) < tracks and attempt < max_attempts:
+        cid = order[attempt % len(order)]
+        rng = np.random.default_rng([*base, attempt])
+        attempt += 1
+        voices = load_chorales([cid])[cid]
+        if not voices:
+            skipped_tracks.append({"chorale": cid, "reason": "chorale cannot be parsed"})
+            continue
+        families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
+        family = families[int(rng.integers(len(families)))]
+        in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
+        font_key = in_family[int(rng.integers(len(in_family)))]
+        chosen = [VOICES[int(i)] for i in sorted(rng.choice(len(VOICES), num_sources, replace=False))]
+        bpm = float(rng.uniform(*CHORALE_TEMPO_BPM))
+        fermata_factor = float(rng.uniform(*FERMATA_FACTOR))
+        to_seconds = _chorale_time_map(voices, 60.0 / bpm, fermata_factor)
+        total = to_seconds(max(on + dur for events in voices.values() for _, on, dur, _ in events))
+        common = sorted(set.intersection(*({e[1] for e in voices[v]} for v in chosen)))
+        starts = [q for q in common if total - to_seconds(q) >= seconds] or common[:1] or [0.0]
+        start_q = float(starts[int(rng.integers(len(starts)))])
+        lead_in = float(rng.uniform(0.0, 0.25))
+        offset = to_seconds(start_q) - lead_in
+        lines: dict[str, list[tuple[int, float, float]]] = {}
+        for v in chosen:
+            lines[v] = []
+            for pitch, on, dur, _ in voices[v]:
+                t = to_seconds(on) - offset
+                if on < start_q - 1e-9:
+                    continue
+                if t >= seconds:
+                    break
+                lines[v].append((int(pitch), t, to_seconds(on + dur) - to_seconds(on)))
+        if any(len(lines[v]) < 2 for v in chosen):
+            skipped_tracks.append({"chorale": cid, "reason": "a voice has fewer than two notes in the window"})
+            continue
+        assignment = _assign_instruments({v: [p for p, _, _ in lines[v]] for v in chosen}, usable[font_key], uses, rng)
+        if assignment is None:
+            skipped_tracks.append(
+                {"chorale": cid, "soundfont": font_key, "reason": "no distinct classes fit the voices' ranges"}
+            )
+            continue
+        stems = {}
+        silent = None
+        for v in chosen:
+            c, shift = assignment[v]
+            inst = INSTRUMENTS[c]
+            base_velocity = int(rng.integers(60, 101))
+            articulation = 0.94 if inst.sustained else 1.0
+            notes = [
+                Note(
+                    p + shift,
+                    round(t, 6),
+                    round(max(length * articulation, 0.03), 6),
+                    int(np.clip(round(base_velocity + rng.normal(0.0, 5.0)), 20, 127)),
+                )
+                for p, t, length in lines[v]
+            ]
+            audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=seconds)
+            if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+                silent = c
+            stems[v] = (c, shift, notes, audio)
+        if silent is not None:
+            skipped_tracks.append({"chorale": cid, "soundfont": font_key, "class": silent, "reason": "silent render"})
+            continue
+        track_id = f"{len(records):03d}_{cid.rsplit('/', 1)[-1]}"
+        try:
+            (out / track_id).mkdir()
+        except OSError as exc:
+            raise OutputError(f"Cannot write to {out / track_id}: {exc.strerror or exc}.") from exc
+        stem_records = {}
+        for v in chosen:
+            c, shift, notes, audio = stems[v]
+            inst = INSTRUMENTS[c]
+            audio, loud = normalise_loudness(audio, sample_rate, STEMS_TARGET_DB)
+            rel = f"{track_id}/{c}.{fmt}"
+            try:
+                _write_stem(out / rel, audio, sample_rate, fmt, subtype)
+            except OSError as exc:
+                raise OutputError(f"Cannot write {out / rel}: {exc.strerror or exc}.") from exc
+            audio_seconds += len(audio) / sample_rate
+            pitches = [n.pitch for n in notes]
+            stem_records[c] = {
+                "path": rel,
+                "voice": v,
+                "program": inst.program,
+                "gm_name": inst.gm_name,
+                "transposition": int(shift),
+                "pitch_range": [min(pitches), max(pitches)],
+                "n_notes": len(notes),
+                **loud,
+                "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in notes],
+            }
+            uses[c] += 1
+        records.append(
+            {
+                "track_id": track_id,
+                "chorale": cid,
+                "score_id": "chorale:" + cid,
+                "split": _chorale_split(cid, fractions),
+                "voices": {v: assignment[v][0] for v in chosen},
+                "transpositions": {v: int(assignment[v][1]) for v in chosen},
+                "tempo_bpm": round(bpm, 3),
+                "fermata_factor": round(fermata_factor, 3),
+                "window_start_quarters": start_q,
+                "window_start_seconds": round(to_seconds(start_q), 6),
+                "lead_in_seconds": round(lead_in, 6),
+                "seconds": round(seconds, 6),
+                "soundfont": font_key,
+                "soundfont_file": fonts[font_key].name,
+                "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
+                "stems": stem_records,
+            }
+        )
+
+    manifest = {
+        "format": STEMS_FORMAT,
+        "version": STEMS_VERSION,
+        "layout": f"stems: <track_id>/<class>.{fmt} (the mixture is their sum)",
+        "sample_rate": sample_rate,
+        "format_audio": fmt,
+        "subtype": subtype,
+        "seconds": seconds,
+        "seed": int(seed),
+        "split": split,
+        "num_sources": num_sources,
+        "tracks_requested": tracks,
+        "n_tracks": len(records),
+        "classes": class_names,
+        "instruments": {
+            c: {
+                "program": INSTRUMENTS[c].program,
+                "gm_name": INSTRUMENTS[c].gm_name,
+                "range": [INSTRUMENTS[c].low, INSTRUMENTS[c].high],
+                "sustained": INSTRUMENTS[c].sustained,
+            }
+            for c in class_names
+        },
+        "soundfonts": {
+            k: {"file": v.name, "path": str(v), "family": _soundfont_family(k, v)} for k, v in fonts.items()
+        },
+        "loudness": {
+            "method": ("active RMS: mean power of 50 ms frames above -70 dBFS and within 20 dB of their mean power"),
+            "target_db": STEMS_TARGET_DB,
+            "peak_limit": 0.99,
+        },
+        "split_fractions": fractions,
+        "split_rule": (
+            "a chorale's split is fixed by sha256('chorale:' + id) against the fractions (as in the solo corpus); "
+            "every track is one chorale of the requested split"
+        ),
+        "chorales": sorted({r["chorale"] for r in records}),
+        "class_counts": {c: n for c, n in uses.items()},
+        "skipped": {
+            "presets": skipped_presets,
+            "tracks": skipped_tracks,
+            "n_tracks": len(skipped_tracks),
+            "n_silent": sum(1 for s in skipped_tracks if s["reason"] == "silent render"),
+        },
+        "tracks": records,
+    }
+    _write_text_atomic(out / "metadata.json", json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
     wall = time.perf_counter() - t0
     manifest["timing"] = {
         "wall_seconds": round(wall, 3),

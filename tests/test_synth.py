@@ -337,3 +337,148 @@ def test_import_is_cheap():
     code = f"import sys, sgnsep.synth; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- chorale stems (evaluation sets of real four-part music) --------------------------------------------
+
+STEM_CLASSES = ["flute", "violin", "cello", "tuba", "clarinet", "horn"]
+STEM_SECONDS = 2.0
+
+
+def _stems(out: Path, timgm: Path, **kw):
+    args = dict(
+        tracks=3,
+        num_sources=3,
+        seconds=STEM_SECONDS,
+        sample_rate=SR,
+        seed=3,
+        classes=STEM_CLASSES,
+        soundfonts=[timgm],
+    )
+    args.update(kw)
+    return synth.render_chorale_stems(out, **args)
+
+
+@pytest.fixture(scope="module")
+def stems(tmp_path_factory, timgm):
+    """A test-split set, recording every chorale the renderer parsed."""
+    out = tmp_path_factory.mktemp("stems_a") / "set"
+    loaded: list[str] = []
+    real = synth.load_chorales
+
+    def spy(ids, cache_path=None):
+        ids = list(ids)
+        loaded.extend(ids)
+        return real(ids, cache_path)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(synth, "load_chorales", spy)
+        manifest = _stems(out, timgm)
+    return out, manifest, loaded
+
+
+def test_stems_layout(stems):
+    out, manifest, _ = stems
+    assert json.loads((out / "metadata.json").read_text()) == {k: v for k, v in manifest.items() if k != "timing"}
+    assert manifest["format"] == "sgnsep-chorale-stems" and manifest["version"] == 1
+    assert manifest["n_tracks"] == len(manifest["tracks"]) == 3
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [t["track_id"] for t in manifest["tracks"]] + ["metadata.json"]
+    )
+    for track in manifest["tracks"]:
+        files = sorted(p.name for p in (out / track["track_id"]).iterdir())
+        assert files == sorted(f"{c}.flac" for c in track["voices"].values())
+        for c, stem in track["stems"].items():
+            assert stem["path"] == f"{track['track_id']}/{c}.flac"
+            info = sf.info(str(out / stem["path"]))
+            assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", SR, 1)
+            assert info.frames == round(STEM_SECONDS * SR)  # every stem of a track has the same length
+
+
+def test_stems_one_test_chorale_per_track_in_distinct_classes(stems):
+    _, manifest, _ = stems
+    fr = manifest["split_fractions"]
+    assert fr == {"train": 0.8, "val": 0.1, "test": 0.1}
+    assert len({t["chorale"] for t in manifest["tracks"]}) == 3  # no chorale twice while others remain
+    for track in manifest["tracks"]:
+        assert track["chorale"].startswith("bach/bwv") and track["split"] == "test"
+        assert synth._chorale_split(track["chorale"], fr) == "test"
+        classes = list(track["voices"].values())
+        assert len(classes) == len(set(classes)) == 3 and set(classes) <= set(STEM_CLASSES)
+        assert set(track["voices"]) <= set(synth.VOICES) and set(track["transpositions"]) == set(track["voices"])
+        assert track["soundfont"] == "timgm6mb" and track["seconds"] == STEM_SECONDS
+        assert synth.CHORALE_TEMPO_BPM[0] <= track["tempo_bpm"] <= synth.CHORALE_TEMPO_BPM[1]
+        assert {s["voice"] for s in track["stems"].values()} == set(track["voices"])
+        for voice, c in track["voices"].items():
+            stem, inst = track["stems"][c], synth.INSTRUMENTS[c]
+            assert stem["voice"] == voice and stem["transposition"] == track["transpositions"][voice]
+            assert stem["transposition"] % 12 == 0  # whole octaves: the harmony is kept
+            assert all(inst.low <= n[0] <= inst.high for n in stem["notes"])
+        # One tempo and one window: every voice starts on the same beat, after the same lead-in.
+        firsts = {s["notes"][0][1] for s in track["stems"].values()}
+        assert firsts == {track["lead_in_seconds"]}
+
+
+def test_stems_non_silent_and_normalised(stems):
+    out, manifest, _ = stems
+    for track in manifest["tracks"]:
+        for stem in track["stems"].values():
+            audio, _ = sf.read(str(out / stem["path"]), dtype="float32")
+            assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 1e-3
+            assert synth.active_loudness_db(audio, SR) == pytest.approx(stem["loudness_after_db"], abs=0.1)
+            if not stem["peak_limited"]:
+                assert stem["loudness_after_db"] == pytest.approx(manifest["loudness"]["target_db"], abs=0.5)
+    assert manifest["skipped"]["n_silent"] == 0
+
+
+def test_stems_byte_identical(stems, tmp_path, timgm):
+    again = tmp_path / "set"
+    _stems(again, timgm)
+    a, b = _files(stems[0]), _files(again)
+    assert a.keys() == b.keys() and len(a) == 3 * 3 + 1
+    assert all(a[k] == b[k] for k in a)
+
+
+def test_stems_use_no_chorale_outside_the_split(stems, tmp_path, timgm):
+    _, manifest, loaded = stems
+    fr = manifest["split_fractions"]
+    assert loaded and {synth._chorale_split(c, fr) for c in loaded} == {"test"}
+    assert manifest["chorales"] == sorted({c for c in loaded})
+    val = _stems(tmp_path / "val", timgm, split="val", tracks=2, num_sources=2, seconds=1.0)
+    assert val["n_tracks"] == 2 and {t["split"] for t in val["tracks"]} == {"val"}
+    assert {synth._chorale_split(t["chorale"], fr) for t in val["tracks"]} == {"val"}
+    assert not set(val["chorales"]) & set(manifest["chorales"])
+
+
+def test_stems_silent_tracks_are_skipped_and_counted(tmp_path, timgm, monkeypatch):
+    real = synth.render_notes
+    tuba = synth.INSTRUMENTS["tuba"].program
+
+    def fake(path, program, notes, sample_rate=SR, **kw):
+        audio = real(path, program, notes, sample_rate, **kw)
+        return audio * 0 if program == tuba and kw.get("seconds") == 1.0 else audio
+
+    monkeypatch.setattr(synth, "render_notes", fake)
+    classes = ["tuba", "cello", "violin"]
+    manifest = _stems(tmp_path / "s", timgm, classes=classes, num_sources=2, tracks=3, seconds=1.0)
+    silent = [s for s in manifest["skipped"]["tracks"] if s["reason"] == "silent render"]
+    assert manifest["skipped"]["n_silent"] == len(silent) >= 1
+    assert manifest["n_tracks"] == 3  # the next chorales replaced the skipped ones
+    assert all(s["class"] == "tuba" for s in silent)
+    for track in manifest["tracks"]:  # what was written has no tuba
+        assert "tuba" not in track["voices"].values()
+        assert not (tmp_path / "s" / track["track_id"] / "tuba.flac").exists()
+
+
+def test_stems_refuse_a_non_empty_folder_and_bad_arguments(stems, tmp_path, timgm):
+    with pytest.raises(OutputError, match="not an empty directory"):
+        _stems(stems[0], timgm)
+    with pytest.raises(UsageError, match="split"):
+        _stems(tmp_path / "x", timgm, split="dev")
+    with pytest.raises(UsageError, match="num_sources"):
+        _stems(tmp_path / "x", timgm, num_sources=5)
+    with pytest.raises(UsageError, match="subtype"):
+        _stems(tmp_path / "x", timgm, subtype="FLOAT")
+    with pytest.raises(UsageError, match="reserved"):
+        _stems(tmp_path / "x", timgm, soundfonts=[tmp_path / "sf_GMbank.sf2"])
+    assert not (tmp_path / "x").exists()
