@@ -31,6 +31,8 @@ app = typer.Typer(
 err = Console(stderr=True)
 out = Console()
 
+PACKAGED_TESTSETS = Path(__file__).parent / "data" / "testset"
+
 # Options shared by several commands.
 ModelOpt = Annotated[
     str,
@@ -306,7 +308,14 @@ def eval_command(
             if target is not None and target.exists() and not overwrite:
                 raise OutputError(f"{target} already exists.", hint="Pass --overwrite or choose another name.")
         if data_dir is None:
-            raise UsageError("No evaluation data given.", hint="Pass --data-dir DIR (stems or solos layout).")
+            data_dir = PACKAGED_TESTSETS / "chorales-2src"
+            err.print(
+                f"No --data-dir: evaluating on the test set that ships with sgnsep, {data_dir.name} (20 Bach "
+                "chorale excerpts, two voices on two instruments, never used for training). Also available: "
+                f"--data-dir {PACKAGED_TESTSETS / 'chorales-3src'}; or point --data-dir at your own stems "
+                "(DIR/<track>/<class>.wav) or solos (DIR/<class>/*.wav).",
+                highlight=False,
+            )
         if not data_dir.is_dir():
             raise UsageError(f"--data-dir {data_dir} is not a folder.")
         sep = Separator(model or _default_model(), device=device)
@@ -347,7 +356,7 @@ def _render_eval(report) -> None:
     summary = report.summary()
     keys = list(report.metrics) + (["sdri"] if "sdr" in report.metrics else [])
     table = Table(title=f"{report.model['name']} on {report.data.get('dir')} ({report.data.get('mixtures')} mixtures, "
-                        f"{report.data.get('dataset')}, {report.data.get('sample_rate')} Hz) - mean (median) in dB")
+                        f"{report.data.get('dataset')}, {report.data.get('sample_rate')} Hz): mean ± std (median), dB")
     table.add_column("method")
     table.add_column("class")
     for k in keys:
@@ -357,7 +366,10 @@ def _render_eval(report) -> None:
         names = ["overall"] + sorted(k for k in groups if k not in ("overall", "silent"))
         for i, name in enumerate(names):
             stats = groups.get(name, {})
-            cells = [f"{stats[k]['mean']:.2f} ({stats[k]['median']:.2f})" if k in stats else "-" for k in keys]
+            cells = [
+                f"{stats[k]['mean']:.2f} ± {stats[k]['std']:.2f} ({stats[k]['median']:.2f})" if k in stats else "-"
+                for k in keys
+            ]
             table.add_row(method if i == 0 else "", name, *cells, end_section=(i == len(names) - 1))
         if "silent" in groups:
             out.print(f"{method}: silent cases excluded from means: {groups['silent']}")
