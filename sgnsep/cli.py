@@ -480,6 +480,28 @@ def data_synth(
     err.print(f"[green]wrote[/] {n} clips to {out_dir} (metadata in {out_dir / 'metadata.json'}).", highlight=False)
 
 
+@app.command(help="Fetch a model from the Hugging Face Hub into the local cache, for offline use later.\n\n"
+             "[bold]Example[/]\n\n  sgnsep pull owner/name@v1 && HF_HUB_OFFLINE=1 sgnsep separate song.wav -s violin -m owner/name@v1")
+def pull(
+    repo: Annotated[str, typer.Argument(help="Hub id owner/name[@revision], or a registered model name.")],
+):
+    from sgnsep import hub
+    from sgnsep.checkpoint import read_meta
+    from sgnsep.registry import REGISTRY
+
+    try:
+        if repo in REGISTRY:
+            repo_id, revision = REGISTRY[repo].repo_id, REGISTRY[repo].revision
+        else:
+            repo_id, revision = hub.parse_repo_id(repo)
+        folder = hub.download_checkpoint(repo_id, revision)
+        meta = read_meta(folder)
+    except SgnsepError as e:
+        _fail(e)
+    err.print(f"[green]cached[/] {repo_id}@{revision or 'main'} in {folder} ({len(meta.classes)} classes).", highlight=False)
+    sys.stdout.write(f"{folder}\n")
+
+
 def main() -> None:
     """Console-script entry point: user errors as one line, Ctrl-C/SIGTERM as exit 130, no tracebacks."""
     try:

@@ -209,3 +209,20 @@ def test_cli_models_lists_the_registry():
     assert r.returncode == 0
     rows = json.loads(r.stdout)
     assert any(row["default"] for row in rows)
+
+
+def test_cli_pull_prefetches_for_offline_use(tone_model_dir, tmp_path, hub_server):
+    hub_server.add_repo("acme/tones", {p.name: p.read_bytes() for p in Path(tone_model_dir).iterdir()})
+    env = {"HF_ENDPOINT": hub_server.endpoint, "HF_HUB_CACHE": str(hub_server.cache_dir)}
+    r = run_cli("pull", "acme/tones", env=env)
+    assert r.returncode == 0, r.stderr
+    folder = Path(r.stdout.strip())
+    assert (folder / "model.safetensors").read_bytes() == (Path(tone_model_dir) / "model.safetensors").read_bytes()
+    hub_server.stop()
+    low, high = tone_mix(11025, 1.0, 1)
+    sf.write(tmp_path / "x.wav", (low + high).T, 11025)
+    r = run_cli("separate", tmp_path / "x.wav", "-s", "low", "-m", "acme/tones", "-o", tmp_path / "o",
+                env={**env, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    r = run_cli("pull", "acme/missing", env={**env, "HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert r.returncode == 5 and "--model" in r.stderr and "Traceback" not in r.stderr
