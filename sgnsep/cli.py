@@ -394,7 +394,9 @@ TRAIN_HELP = """Train SGN by mix-and-separate on solo recordings (the paper's re
 @app.command(help=TRAIN_HELP)
 def train(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, logs).")] = Path("runs/sgn"),
-    dataset: Annotated[str, typer.Option("--dataset", help="Dataset layout: solos.")] = "solos",
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="synth (offline corpus), solos, stems, music, music21, fuss, musdb18 or vggsound.")
+    ] = "solos",
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset folder.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON file of training settings.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="key=value override (repeatable).")] = None,
@@ -408,8 +410,19 @@ def train(
     from sgnsep.training import TrainConfig, config_from_dict, parse_overrides, train as run_training
 
     try:
-        if dataset != "solos":
-            raise UsageError(f"Unknown --dataset '{dataset}'; this version trains on the 'solos' layout (DIR/<class>/*.wav).")
+        from sgnsep.datasets import DATASETS, default_data_dir
+
+        if dataset == "synth":
+            # The offline corpus: rendered once into the default data folder, then trained on as solos.
+            data_dir = data_dir or default_data_dir("synth")
+            if not (data_dir / "metadata.json").is_file():
+                err.print(f"Rendering the offline instrument corpus into {data_dir} (once; about a minute)...")
+                from sgnsep import synth
+
+                synth.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
+            dataset = "solos"
+        elif dataset not in DATASETS:
+            raise UsageError(f"Unknown --dataset '{dataset}'; choose from synth, {', '.join(DATASETS)}.")
         cfg = TrainConfig()
         if config is not None:
             try:
@@ -417,11 +430,10 @@ def train(
             except (OSError, json.JSONDecodeError) as exc:
                 raise UsageError(f"--config {config}: cannot read it as JSON ({exc}).") from None
             cfg = config_from_dict(data, where=str(config))
+        given = [f"dataset={json.dumps(dataset)}"] if (config is None or dataset != "solos" or data_dir) else []
         if data_dir is not None:
-            cfg = parse_overrides(cfg, [f"data_dir={json.dumps(str(data_dir))}"])
-        cfg = parse_overrides(cfg, overrides or [])
-        if not cfg.data_dir and not resume:
-            raise UsageError("No training data given.", hint="Pass --data-dir DIR (make one with `sgnsep data synth`).")
+            given.append(f"data_dir={json.dumps(str(data_dir))}")
+        cfg = parse_overrides(cfg, given + (overrides or []))
         dev = resolve_device(device)
         with Progress(
             TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[info]}"),

@@ -27,7 +27,7 @@ import torch
 from sgnsep import __version__
 from sgnsep.checkpoint import CheckpointMeta, _atomic_write_bytes, save_checkpoint
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
-from sgnsep.datasets import SolosDataset, sample_mixture
+from sgnsep.datasets import load_dataset, sample_mixture
 from sgnsep.errors import SgnsepError, UsageError
 from sgnsep.mixing import make_batch
 from sgnsep.model import SGN, sgn_loss
@@ -41,7 +41,8 @@ class TrainingDiverged(SgnsepError):
 class TrainConfig:
     """The training recipe. Paper values by default (section IV-A)."""
 
-    data_dir: str = ""
+    dataset: str = "solos"  # a name in sgnsep.datasets.DATASETS
+    data_dir: str = ""  # empty: the dataset's default folder ($SGNSEP_DATA/<name>)
     classes: list[str] = field(default_factory=list)  # empty: every class folder in data_dir
     num_sources: int = 2  # "the number of sources N for training is 2"
     max_sources: int = 0  # > num_sources: draw N uniformly from num_sources..max_sources (curriculum)
@@ -209,13 +210,13 @@ def train(
             hint="Pass --resume to continue it, or choose another --out.",
         )
     audio = cfg.audio_config()
-    train_set = SolosDataset(
-        cfg.data_dir, split="train", sample_rate=audio.sample_rate, min_samples=audio.segment_samples,
-        classes=cfg.classes or None,
+    train_set = load_dataset(
+        cfg.dataset, cfg.data_dir or None, split="train", sample_rate=audio.sample_rate,
+        min_samples=audio.segment_samples, classes=cfg.classes or None,
     )
-    val_set = SolosDataset(
-        cfg.data_dir, split="val", sample_rate=audio.sample_rate, min_samples=audio.segment_samples,
-        classes=train_set.classes,
+    val_set = load_dataset(
+        cfg.dataset, cfg.data_dir or None, split="val", sample_rate=audio.sample_rate,
+        min_samples=audio.segment_samples, classes=train_set.classes,
     )
     classes = train_set.classes
     mcfg = cfg.model_config(len(classes))
@@ -225,7 +226,7 @@ def train(
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_audio = sum(len(c.audio) for c in train_set.clips)
+    total_audio = train_set.total_samples
     steps_per_epoch = cfg.steps_per_epoch or max(1, total_audio // (audio.segment_samples * cfg.batch_size))
     total_steps = steps_per_epoch * cfg.epochs
 

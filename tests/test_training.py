@@ -102,3 +102,24 @@ def test_cli_train_reports_missing_data(tmp_path):
 
     r = run_cli("train", "--data-dir", tmp_path / "nothing", "--out", tmp_path / "run")
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_train_on_a_named_dataset_without_data_explains_and_fails(tmp_path):
+    from tests.test_separate import run_cli
+
+    r = run_cli("train", "--dataset", "music", env={"SGNSEP_DATA": str(tmp_path)})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "MUSIC_solo_videos.json" in r.stderr and str(tmp_path / "music") in r.stderr
+    assert "sgnsep data synth" in r.stderr
+
+
+def test_cli_train_runs_on_a_solos_folder(solos, tmp_path):
+    from tests.test_separate import run_cli
+
+    r = run_cli("train", "--dataset", "solos", "--data-dir", solos, "--out", tmp_path / "run", "--max-steps", "2",
+                "--set", "batch_size=2", "--set", "checkpoint_every=2", "--set", "val_mixtures=2",
+                "--set", f"model={json.dumps(TINY_MODEL)}", "--set", f"audio={json.dumps(TINY_AUDIO_D)}")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+    cfg = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert cfg["training"]["config"]["dataset"] == "solos" and cfg["training"]["config"]["batch_size"] == 2

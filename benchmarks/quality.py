@@ -1,0 +1,52 @@
+"""Measure a model's separation quality on the packaged held-out test sets (the numbers in weights.md).
+
+    python benchmarks/quality.py --model sgn-gm-small --out benchmarks/results
+
+Runs `sgnsep eval` (the same code) on chorales-2src and chorales-3src with SDR/SIR/SAR/SI-SDR and the
+mixture and oracle baselines, writes <out>/<model>-<set>.json and .csv, and prints a Markdown summary
+(overall and per class) to paste into weights.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SETS = ("chorales-2src", "chorales-3src")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="sgn-gm-small")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    tag = Path(args.model).name if Path(args.model).exists() else args.model.replace("/", "_")
+    for name in SETS:
+        out_json, out_csv = args.out / f"{tag}-{name}.json", args.out / f"{tag}-{name}.csv"
+        cmd = [sys.executable, "-m", "sgnsep", "eval", "--model", args.model, "--data-dir",
+               str(ROOT / "sgnsep" / "data" / "testset" / name), "--metrics", "sdr,sir,sar,si-sdr",
+               "--out", str(out_json), "--csv", str(out_csv), "--overwrite", "--device", "cpu"]
+        subprocess.run(cmd, check=True)
+        summary = json.loads(out_json.read_text())["summary"]
+        print(f"\n### {name}\n")
+        print("| method | SDR | SIR | SAR | SI-SDR | SDRi |\n|---|---|---|---|---|---|")
+        for method, groups in summary.items():
+            o = groups["overall"]
+            cells = [f"{o[k]['mean']:.2f}" if k in o else "-" for k in ("sdr", "sir", "sar", "si-sdr", "sdri")]
+            print(f"| {method} | " + " | ".join(cells) + " |")
+        print("\n| class (model) | n | SDR | SIR | SAR | SI-SDR | SDRi | oracle-IBM SDR |\n|---|---|---|---|---|---|---|---|")
+        for cls, stats in sorted(summary["model"].items()):
+            if cls in ("overall", "silent"):
+                continue
+            ibm = summary.get("oracle-ibm", {}).get(cls, {}).get("sdr", {}).get("mean")
+            cells = [f"{stats[k]['mean']:.2f}" if k in stats else "-" for k in ("sdr", "sir", "sar", "si-sdr", "sdri")]
+            print(f"| {cls} | {stats['sdr']['n']} | " + " | ".join(cells) + f" | {ibm:.2f} |" if ibm is not None else " | - |")
+
+
+if __name__ == "__main__":
+    main()
