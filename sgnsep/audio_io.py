@@ -118,6 +118,13 @@ def resolve_format(ext: str, bit_depth: int | str) -> tuple[str, str]:
     return OUTPUT_FORMATS[ext], SUBTYPES[key]
 
 
+def apply_umask(path: Path) -> None:
+    """mkstemp creates files as 0600; give finished outputs the permissions any new file would get."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 class AtomicAudioWriter:
     """Writes blocks to ``<dir>/.<name>.<random>.partial`` and renames to ``path`` on :meth:`commit`.
 
@@ -137,6 +144,7 @@ class AtomicAudioWriter:
                 hint="Choose another folder with --out or fix its permissions.",
             ) from None
         self.tmp = Path(tmp)
+        apply_umask(self.tmp)
         self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype)
 
     def write(self, block: np.ndarray) -> None:

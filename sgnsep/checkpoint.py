@@ -91,7 +91,10 @@ class CheckpointMeta:
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    from sgnsep.audio_io import apply_umask
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    apply_umask(Path(tmp))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)

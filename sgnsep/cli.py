@@ -410,11 +410,11 @@ def train(
     from sgnsep.training import TrainConfig, config_from_dict, parse_overrides, train as run_training
 
     try:
-        from sgnsep.datasets import DATASETS, default_data_dir
+        from sgnsep.datasets import DATASETS, data_root
 
         if dataset == "synth":
             # The offline corpus: rendered once into the default data folder, then trained on as solos.
-            data_dir = data_dir or default_data_dir("synth")
+            data_dir = data_dir or data_root() / "synth"
             if not (data_dir / "metadata.json").is_file():
                 err.print(f"Rendering the offline instrument corpus into {data_dir} (once; about a minute)...")
                 from sgnsep import synth

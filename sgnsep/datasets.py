@@ -527,12 +527,16 @@ class DatasetSpec:
         )
 
 
+def data_root() -> Path:
+    """Where datasets live by default: ``$SGNSEP_DATA``, else ``~/.cache/sgnsep/data``."""
+    return Path(os.environ.get("SGNSEP_DATA") or "~/.cache/sgnsep/data").expanduser()
+
+
 def default_data_dir(name: str) -> Path:
     """``$SGNSEP_DATA/<name>``; ``SGNSEP_DATA`` defaults to ``~/.cache/sgnsep/data``."""
     if name not in DATASETS:
         raise UsageError(f"Unknown dataset '{name}'; use one of {', '.join(DATASETS)}.")
-    base = os.environ.get("SGNSEP_DATA") or "~/.cache/sgnsep/data"
-    return Path(base).expanduser() / name
+    return data_root() / name
 
 
 def load_dataset(

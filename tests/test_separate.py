@@ -226,3 +226,14 @@ def test_cli_pull_prefetches_for_offline_use(tone_model_dir, tmp_path, hub_serve
     assert r.returncode == 0, r.stderr
     r = run_cli("pull", "acme/missing", env={**env, "HF_ENDPOINT": "http://127.0.0.1:9"})
     assert r.returncode == 5 and "--model" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_outputs_get_normal_file_permissions(sep, tmp_path):
+    low, high = tone_mix(11025, 1.0, 1)
+    sf.write(tmp_path / "x.wav", (low + high).T, 11025)
+    old = os.umask(0o022)
+    try:
+        res = sep.separate_file(tmp_path / "x.wav", ["low"], out_dir=tmp_path / "o")
+    finally:
+        os.umask(old)
+    assert (os.stat(res.outputs["low"]).st_mode & 0o777) == 0o644
