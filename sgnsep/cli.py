@@ -442,7 +442,7 @@ def train(
             task = progress.add_task("train", total=None, info="")
 
             def on_step(row):
-                val = f" val SI-SDRi {row['val_sdri']:.2f} dB" if row["val_sdri"] != "" else ""
+                val = f" val SDRi {row['val_sdri']:.2f} dB" if row["val_sdri"] != "" else ""
                 progress.update(task, completed=row["step"], total=row["total_steps"], info=f"loss {row['loss']:.3f}{val}")
 
             result = run_training(cfg, out_dir, resume=resume, device=dev, on_step=on_step, max_steps=max_steps)
@@ -451,7 +451,7 @@ def train(
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     err.print(
-        f"[green]trained[/] {result.steps} steps in {result.seconds:.0f} s; best validation SI-SDRi "
+        f"[green]trained[/] {result.steps} steps in {result.seconds:.0f} s; best validation SDRi "
         f"{result.best_val_sdri:.2f} dB. Checkpoints: {out_dir / 'best'} and {out_dir / 'last'}.",
         highlight=False,
     )

@@ -154,22 +154,56 @@ def _si_sdr(ref: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(model: SGN, batches, audio: AudioConfig) -> float:
-    """Mean SI-SDR improvement over the mixture on fixed validation mixtures (cheap; `sgnsep eval` gives
-    the full BSS Eval numbers)."""
+def validate(model: SGN, batches, audio: AudioConfig) -> dict[str, float]:
+    """Scores on the fixed validation mixtures, with the evaluation code of `sgnsep eval`: mean SDR
+    improvement over the mixture (BSS Eval v3, as mir_eval) and mean SI-SDR improvement."""
     from sgnsep import frontend
+    from sgnsep.metrics import evaluate_sources
 
     model.eval()
-    gains = []
+    sdri, si_sdri = [], []
     for b in batches:
         out = model(b.net_input, b.classes)
         masks = frontend.unwarp(torch.sigmoid(out.mask_logits), audio)
         spec = frontend.stft(b.mixture, audio).unsqueeze(1)
         est = frontend.istft(spec * masks, audio, length=b.mixture.shape[-1])
         mix = b.mixture.unsqueeze(1).expand_as(b.sources)
-        gains.append((_si_sdr(b.sources, est) - _si_sdr(b.sources, mix)).flatten())
+        si_sdri.append((_si_sdr(b.sources, est) - _si_sdr(b.sources, mix)).flatten())
+        for refs, ests, mixes in zip(b.sources.double().cpu().numpy(), est.double().cpu().numpy(), mix.double().cpu().numpy()):
+            for s_est, s_mix in zip(evaluate_sources(refs, ests, metrics=("sdr",)), evaluate_sources(refs, mixes, metrics=("sdr",))):
+                if s_est.sdr is not None and s_mix.sdr is not None:
+                    sdri.append(s_est.sdr - s_mix.sdr)
     model.train()
-    return float(torch.cat(gains).mean())
+    return {
+        "sdri": float(np.mean(sdri)) if sdri else float("nan"),
+        "si_sdri": float(torch.cat(si_sdri).mean()),
+    }
+
+
+def _init_distributed(device: torch.device) -> tuple[int, int, torch.device, bool]:
+    """Join the process group that `torchrun` describes in the environment (WORLD_SIZE, RANK, LOCAL_RANK,
+    MASTER_ADDR/PORT): NCCL between GPUs, Gloo on CPUs. Without torchrun: rank 0 of 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device, False
+    import torch.distributed as dist
+
+    owns = not dist.is_initialized()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if owns:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device, owns
+
+
+def _tensorboard(run_dir: Path):
+    """A TensorBoard writer if the optional `tensorboard` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def _read_state(run_dir: Path) -> dict[str, Any]:
@@ -198,6 +232,7 @@ def train(
     started = time.perf_counter()
     run_dir = Path(run_dir)
     device = device or torch.device("cpu")
+    rank, world, device, owns_group = _init_distributed(device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     state_json = run_dir / "state.json"
@@ -248,7 +283,11 @@ def train(
             ).to(device)
         )
 
-    rng = np.random.default_rng(cfg.seed)
+    if cfg.batch_size % world:
+        raise UsageError(f"batch_size {cfg.batch_size} does not split evenly over {world} processes.")
+    per_rank_batch = cfg.batch_size // world
+    # Each process draws its own mixtures; with one process the stream is the one of a plain run.
+    rng = np.random.default_rng(cfg.seed if world == 1 else [cfg.seed, rank])
     step, best = 0, -math.inf
     if resume:
         from safetensors.torch import load_file
@@ -257,9 +296,19 @@ def train(
         model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
         _optimizer_from_flat(opt, {k: v.to(device) for k, v in tensors.items() if k.startswith("opt.")}, saved["optimizer"])
         torch.set_rng_state(tensors["rng.torch"])
-        rng.bit_generator.state = saved["numpy_rng"]
+        rng_states = saved["numpy_rng"]
+        if world > 1:
+            if not isinstance(rng_states, list) or len(rng_states) != world:
+                raise UsageError(f"--resume: the run was saved with a different number of processes than {world}.")
+            rng_states = rng_states[rank]
+        rng.bit_generator.state = rng_states
         step, best = saved["step"], saved["best_val_sdri"]
     run_dir.mkdir(parents=True, exist_ok=True)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def meta(extra: dict[str, Any]) -> CheckpointMeta:
         return CheckpointMeta(
@@ -276,7 +325,7 @@ def train(
         tensors["rng.torch"] = torch.get_rng_state()
         state = {
             "config": dataclasses.asdict(cfg), "step": step, "best_val_sdri": best, "last_val_sdri": val,
-            "optimizer": opt_meta, "numpy_rng": rng.bit_generator.state,
+            "optimizer": opt_meta, "numpy_rng": rng_states_all, "world_size": world,
         }
         # One file holds tensors and state (in the safetensors header), replaced atomically: a kill at any
         # moment leaves either the previous state or the new one, never a mix. state.json is a readable copy.
@@ -284,15 +333,21 @@ def train(
         _atomic_write_bytes(run_dir / "state.safetensors", save(tensors, metadata={"state": text}))
         _atomic_write_bytes(state_json, (text + "\n").encode())
 
+    lead = rank == 0  # only the first process validates, writes checkpoints and logs
     log_path = run_dir / "log.csv"
     new_log = not log_path.exists()
-    log = open(log_path, "a", newline="")
+    log = open(log_path, "a", newline="") if lead else open(os.devnull, "w")
     writer = csv.writer(log)
-    if new_log:
-        writer.writerow(["step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri", "seconds"])
+    if new_log and lead:
+        writer.writerow(["step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri", "val_si_sdri", "seconds"])
+    tb = _tensorboard(run_dir) if lead else None
     last_val = float("nan")
     end = total_steps if max_steps is None else min(total_steps, max_steps)
+    # Mixed precision on CUDA: bfloat16 where the GPU has it (no loss scaling needed), else float16 with
+    # a gradient scaler. The CPU trains in float32.
     use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     model.train()
     try:
         while step < end:
@@ -301,41 +356,69 @@ def train(
             n_src = cfg.num_sources if cfg.max_sources <= cfg.num_sources else int(
                 rng.integers(cfg.num_sources, cfg.max_sources + 1)
             )
-            pairs = [sample_mixture(train_set, n_src, audio.segment_samples, rng) for _ in range(cfg.batch_size)]
+            pairs = [sample_mixture(train_set, n_src, audio.segment_samples, rng) for _ in range(per_rank_batch)]
             batch = make_batch(
                 torch.from_numpy(np.stack([p[0] for p in pairs])),
                 torch.from_numpy(np.stack([p[1] for p in pairs])),
                 len(classes), audio, mask_threshold=mcfg.mask_threshold,
             ).to(device)
-            with torch.autocast(device.type, enabled=use_amp):
-                out = model(batch.net_input, batch.classes)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                out = net(batch.net_input, batch.classes)
                 loss = sgn_loss(out, batch.target_masks, batch.present, mcfg,
                                 weight=batch.weight if mcfg.weighted_mask_loss else None)
-            if not torch.isfinite(loss.total):
+            finite = torch.isfinite(loss.total.detach()).to(torch.float32)
+            if world > 1:  # every process must stop together, or the others wait forever in all-reduce
+                import torch.distributed as dist
+
+                dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+            if not bool(finite):
                 raise TrainingDiverged(
                     f"The loss became {float(loss.total)} at step {step}; no checkpoint was written for it.",
                     hint=f"Lower the learning rate (--set lr=...) and resume from the last good state with --resume.",
                 )
             opt.zero_grad(set_to_none=True)
-            loss.total.backward()
-            opt.step()
+            scaler.scale(loss.total).backward()
+            scaler.step(opt)
+            scaler.update()
             step += 1
             row = {"step": step, "epoch": step / steps_per_epoch, "lr": lr_at(step - 1),
                    "loss": loss.total.item(), "rec": loss.reconstruction.item(),
-                   "class_token": loss.class_token.item(), "presence": loss.presence.item(), "val_sdri": ""}
-            if step % cfg.checkpoint_every == 0 or step == end:
-                last_val = validate(model, val_batches, audio)
-                row["val_sdri"] = last_val
-                save_checkpoint(run_dir / "last", model, meta({"val_si_sdri": last_val}))
+                   "class_token": loss.class_token.item(), "presence": loss.presence.item(), "val_sdri": "", "val_si_sdri": ""}
+            if (step % cfg.checkpoint_every == 0 or step == end) and world > 1:
+                import torch.distributed as dist
+
+                gathered: list[Any] = [None] * world
+                dist.all_gather_object(gathered, rng.bit_generator.state)
+                rng_states_all = gathered
+            else:
+                rng_states_all = rng.bit_generator.state
+            if (step % cfg.checkpoint_every == 0 or step == end) and lead:
+                scores = validate(model, val_batches, audio)
+                last_val = scores["sdri"]
+                row["val_sdri"], row["val_si_sdri"] = scores["sdri"], scores["si_sdri"]
+                extra = {"val_sdri": scores["sdri"], "val_si_sdri": scores["si_sdri"]}
+                save_checkpoint(run_dir / "last", model, meta(extra))
                 if last_val > best:
                     best = last_val
-                    save_checkpoint(run_dir / "best", model, meta({"val_si_sdri": last_val}))
+                    save_checkpoint(run_dir / "best", model, meta(extra))
+                if tb is not None:
+                    tb.add_scalar("val/sdri", scores["sdri"], step)
+                    tb.add_scalar("val/si_sdri", scores["si_sdri"], step)
                 save_state(last_val)
-            writer.writerow([row[k] for k in ("step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri")]
+            writer.writerow([row[k] for k in ("step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri", "val_si_sdri")]
                             + [round(time.perf_counter() - started, 1)])
+            if tb is not None:
+                for k in ("loss", "rec", "class_token", "presence", "lr"):
+                    tb.add_scalar(f"train/{k}", row[k], step)
             log.flush()
             if on_step:
                 on_step({**row, "total_steps": end})
     finally:
         log.close()
+        if tb is not None:
+            tb.close()
+        if owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     return TrainResult(run_dir, step, best, last_val, time.perf_counter() - started)
