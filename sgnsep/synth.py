@@ -1035,6 +1035,29 @@ def _probe(soundfont_path: Path, instrument: Instrument, sample_rate: int) -> st
     return None
 
 
+def _provenance(class_names: list[str], fonts: dict, target_db: float) -> dict:
+    """The instruments, soundfonts and loudness rule behind a rendered set, for its metadata.json."""
+    return {
+        "instruments": {
+            c: {
+                "program": INSTRUMENTS[c].program,
+                "gm_name": INSTRUMENTS[c].gm_name,
+                "range": [INSTRUMENTS[c].low, INSTRUMENTS[c].high],
+                "sustained": INSTRUMENTS[c].sustained,
+            }
+            for c in class_names
+        },
+        "soundfonts": {
+            k: {"file": v.name, "path": str(v), "family": _soundfont_family(k, v)} for k, v in fonts.items()
+        },
+        "loudness": {
+            "method": ("active RMS: mean power of 50 ms frames above -70 dBFS and within 20 dB of their mean power"),
+            "target_db": target_db,
+            "peak_limit": 0.99,
+        },
+    }
+
+
 def synthesize_corpus(
     out_dir: str | os.PathLike,
     *,
@@ -1226,23 +1249,7 @@ def synthesize_corpus(
         "seed": int(seed),
         "score_source": score_source,
         "classes": class_names,
-        "instruments": {
-            c: {
-                "program": INSTRUMENTS[c].program,
-                "gm_name": INSTRUMENTS[c].gm_name,
-                "range": [INSTRUMENTS[c].low, INSTRUMENTS[c].high],
-                "sustained": INSTRUMENTS[c].sustained,
-            }
-            for c in class_names
-        },
-        "soundfonts": {
-            k: {"file": v.name, "path": str(v), "family": _soundfont_family(k, v)} for k, v in fonts.items()
-        },
-        "loudness": {
-            "method": ("active RMS: mean power of 50 ms frames above -70 dBFS and within 20 dB of their mean power"),
-            "target_db": float(target_db),
-            "peak_limit": 0.99,
-        },
+        **_provenance(class_names, fonts, float(target_db)),
         "split_fractions": fractions,
         "split_rule": (
             "disjoint by score: a chorale's split is fixed by sha256('chorale:' + id) against the fractions; "
@@ -1608,23 +1615,7 @@ def render_chorale_stems(
         "tracks_requested": tracks,
         "n_tracks": len(records),
         "classes": class_names,
-        "instruments": {
-            c: {
-                "program": INSTRUMENTS[c].program,
-                "gm_name": INSTRUMENTS[c].gm_name,
-                "range": [INSTRUMENTS[c].low, INSTRUMENTS[c].high],
-                "sustained": INSTRUMENTS[c].sustained,
-            }
-            for c in class_names
-        },
-        "soundfonts": {
-            k: {"file": v.name, "path": str(v), "family": _soundfont_family(k, v)} for k, v in fonts.items()
-        },
-        "loudness": {
-            "method": ("active RMS: mean power of 50 ms frames above -70 dBFS and within 20 dB of their mean power"),
-            "target_db": STEMS_TARGET_DB,
-            "peak_limit": 0.99,
-        },
+        **_provenance(class_names, fonts, STEMS_TARGET_DB),
         "split_fractions": fractions,
         "split_rule": (
             "a chorale's split is fixed by sha256('chorale:' + id) against the fractions (as in the solo corpus); "

@@ -1,0 +1,162 @@
+"""Speed and memory of `sgnsep separate`, and a side-by-side with Open-Unmix and Demucs.
+
+    python benchmarks/separate_speed.py                       # 1, 10 and 60-minute files, 1..8 classes
+    python benchmarks/separate_speed.py --minutes 1 10 --compare   # + Open-Unmix (umxl) and Demucs (htdemucs)
+
+End to end: each length is a 44.1 kHz stereo 16-bit wav; `sgnsep separate` runs as a subprocess (the cost a
+user sees: start-up, model load, reading, resampling, the network, writing two stems), and its peak memory
+is the child's maximum resident set size. Real-time factor = audio seconds / wall seconds.
+
+--compare times Open-Unmix's umxl and Demucs' htdemucs through their Python APIs on the same 1-minute
+file on the same machine. Their weights cannot be downloaded here, so they are randomly initialised: the
+amount of computation is the same as with trained weights, so the timing is fair (their output is not).
+Install them with `pip install openunmix demucs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+RATE = 44100
+
+
+def make_file(path: Path, minutes: float, seed: int = 0) -> None:
+    """A stereo test signal (harmonic tones plus noise), written block by block to bound memory."""
+    rng = np.random.default_rng(seed)
+    total = int(minutes * 60 * RATE)
+    block = RATE * 30
+    with sf.SoundFile(path, "w", RATE, 2, subtype="PCM_16") as fh:
+        for start in range(0, total, block):
+            n = min(block, total - start)
+            t = (start + np.arange(n)) / RATE
+            f0 = 220 * 2 ** (rng.integers(0, 12) / 12)
+            x = 0.2 * np.sin(2 * np.pi * f0 * t) + 0.1 * np.sin(2 * np.pi * 1.5 * f0 * t) + 0.02 * rng.standard_normal(n)
+            fh.write(np.stack([x, 0.8 * x], axis=1).astype(np.float32))
+
+
+def run_cli(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one CLI run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "sgnsep", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"sgnsep failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def classes_scaling(model: str, device: str, seconds: float = 60.0) -> list[tuple[int, float]]:
+    """In-process time to separate `seconds` of 44.1 kHz stereo audio, for 1..8 requested classes."""
+    from sgnsep import Separator
+
+    sep = Separator(model, device=device)
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal((2, int(seconds * RATE)))).astype(np.float32)
+    sep.separate(audio[:, : RATE * 2], RATE, sep.classes[:1])  # warm-up
+    rows = []
+    for n in range(1, min(8, len(sep.classes)) + 1):
+        start = time.perf_counter()
+        sep.separate(audio, RATE, sep.classes[:n])
+        rows.append((n, time.perf_counter() - start))
+    return rows
+
+
+def compare_others(path: Path, seconds: float) -> list[tuple[str, float]]:
+    import torch
+
+    audio, _ = sf.read(path, dtype="float32", always_2d=True)
+    mix = torch.from_numpy(audio.T.copy()).unsqueeze(0)
+    rows = []
+    try:
+        from openunmix import model as umx_model
+        from openunmix import utils as umx_utils  # noqa: F401
+
+        # umxl: 4 targets, hidden size 1024, 16 kHz bandwidth (its published configuration).
+        targets = {
+            t: umx_model.OpenUnmix(nb_bins=4096 // 2 + 1, nb_channels=2, hidden_size=1024, max_bin=1487)
+            for t in ("vocals", "drums", "bass", "other")
+        }
+        separator = umx_model.Separator(target_models=targets, niter=1, residual=False, n_fft=4096, n_hop=1024,
+                                        nb_channels=2, sample_rate=RATE).eval()
+        with torch.inference_mode():
+            start = time.perf_counter()
+            separator(mix)
+            rows.append(("open-unmix umxl (random weights)", time.perf_counter() - start))
+    except ImportError:
+        rows.append(("open-unmix (not installed: pip install openunmix)", float("nan")))
+    try:
+        from demucs.apply import apply_model
+        from demucs.htdemucs import HTDemucs
+
+        model = HTDemucs(sources=["drums", "bass", "other", "vocals"]).eval()
+        with torch.inference_mode():
+            start = time.perf_counter()
+            apply_model(model, mix, split=True, overlap=0.25, progress=False)
+            rows.append(("demucs htdemucs (random weights)", time.perf_counter() - start))
+    except ImportError:
+        rows.append(("demucs (not installed: pip install demucs)", float("nan")))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="sgn-gm-small")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
+    ap.add_argument("--sources", default="violin,cello")
+    ap.add_argument("--compare", action="store_true", help="also time Open-Unmix umxl and Demucs htdemucs")
+    ap.add_argument("--no-classes", action="store_true", help="skip the 1..8 classes scaling")
+    args = ap.parse_args()
+
+    import torch
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {args.device}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print("\n| file | audio | wall | real-time factor | peak memory |\n|---|---|---|---|---|")
+        for minutes in args.minutes:
+            path = tmp / f"{minutes:g}min.wav"
+            make_file(path, minutes)
+            wall, rss = run_cli(["separate", str(path), "--sources", args.sources, "--model", args.model,
+                                 "--device", args.device, "--out", str(tmp / "out"), "--overwrite"])
+            print(f"| {minutes:g} min, 44.1 kHz stereo, {args.sources} | {minutes * 60:.0f} s | {wall:.1f} s | "
+                  f"{minutes * 60 / wall:.1f}x | {rss:.0f} MB |", flush=True)
+            path.unlink()
+        if not args.no_classes:
+            rows = classes_scaling(args.model, args.device)
+            base = rows[0][1]
+            print("\n| classes asked for | seconds for 60 s of audio | relative to 1 class |\n|---|---|---|")
+            for n, sec in rows:
+                print(f"| {n} | {sec:.2f} | {sec / base:.2f}x |", flush=True)
+        if args.compare:
+            path = tmp / "compare.wav"
+            make_file(path, 1)
+            from sgnsep import Separator
+
+            sep = Separator(args.model, device=args.device)
+            audio, _ = sf.read(path, dtype="float32", always_2d=True)
+            start = time.perf_counter()
+            sep.separate(audio.T, RATE, args.sources)
+            ours = time.perf_counter() - start
+            print("\n| separator (same 60 s file, same machine, in-process) | seconds | real-time factor | sgnsep is faster by |"
+                  "\n|---|---|---|---|")
+            print(f"| sgnsep {args.model} ({args.sources}) | {ours:.2f} | {60 / ours:.1f}x | 1.0x |")
+            for name, sec in compare_others(path, 60):
+                print(f"| {name} | {sec:.2f} | {60 / sec:.1f}x | {sec / ours:.1f}x |")
+            print("\nOpen-Unmix and Demucs ran with random weights (none can be downloaded here): same computation, "
+                  "so the timing is fair; their outputs are not meaningful.")
+
+
+if __name__ == "__main__":
+    main()
