@@ -381,13 +381,22 @@ TRAIN_HELP = """Train SGN by mix-and-separate on solo recordings (the paper's re
 
 [bold]Examples[/]
 
-  sgnsep data synth --out data/gm17 && sgnsep train --dataset solos --data-dir data/gm17 --out runs/mine
+  sgnsep train --dataset music
+
+  sgnsep train --dataset synth --out runs/mine
+
+  sgnsep train --dataset solos --data-dir my_solos --out runs/mine
 
   sgnsep train --config configs/sgn-gm-small.json --out runs/sgn-gm-small
 
   sgnsep train --out runs/mine --resume
 
   sgnsep train --data-dir DIR --out runs/x --set lr=0.01 --set model.depth=3 --set batch_size=16
+
+  torchrun --nproc_per_node 4 -m sgnsep train --dataset music
+
+Datasets are looked for in $SGNSEP_DATA/<name> (default ~/.cache/sgnsep/data/<name>) unless --data-dir is
+given; a missing one is explained. synth renders the offline soundfont corpus there on first use.
 """
 
 

@@ -58,6 +58,12 @@ def test_training_learns_to_separate_then_separates_a_file(solos, tmp_path):
         assert (tmp_path / "run" / sub / "model.safetensors").is_file()
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert len(log) == 41 and log[0].startswith("step,")
+    try:
+        import tensorboard  # noqa: F401  (optional extra; installed by the test extra)
+    except ImportError:
+        pass
+    else:
+        assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
     from sgnsep import Separator
 
