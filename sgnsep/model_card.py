@@ -1,0 +1,435 @@
+"""Hugging Face model cards (the ``README.md`` of a Hub repo) for sgnsep checkpoints.
+
+:func:`model_card` writes one from a checkpoint's ``config.json`` alone (:class:`sgnsep.checkpoint.CheckpointMeta`):
+YAML front matter that the Hub indexes (``library_name: sgnsep``, tags, licence), then what the model is, its
+classes, audio settings, size, how it was trained, the scores recorded in the checkpoint, how to use it and its
+limits. Nothing is invented: a section whose facts the checkpoint does not record says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import fields
+from typing import Any
+
+from sgnsep.checkpoint import CheckpointMeta
+from sgnsep.config import SGNConfig
+
+__all__ = ["DEFAULT_LICENSE", "TAGS", "model_card"]
+
+#: Licence written into the card when the checkpoint records none (sgnsep itself is MIT).
+DEFAULT_LICENSE = "mit"
+#: Hub tags of every sgnsep checkpoint.
+TAGS: tuple[str, ...] = ("audio-source-separation", "sgn")
+
+PAPER = 'Shentong Mo and Yapeng Tian, "Semantic Grouping Network for Audio Source Separation"'
+
+_LICENSE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+_SIMPLE_YAML_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]*")
+
+# Training settings shown first (in this order) when present; the rest follow alphabetically.
+_TRAINING_KEYS_FIRST = (
+    "dataset", "data_dir", "classes", "num_sources", "max_sources", "optimizer", "lr", "momentum", "weight_decay",
+    "batch_size", "epochs", "steps_per_epoch", "lr_steps", "seed", "amp",
+)
+# Summary statistics of one metric, as sgnsep.evaluate.EvalReport.summary() writes them.
+_STAT_KEYS = ("mean", "median", "std", "n")
+
+
+def model_card(
+    meta: CheckpointMeta,
+    *,
+    repo_id: str,
+    num_parameters: int | None = None,
+    weights_bytes: int | None = None,
+    weights_sha256: str | None = None,
+) -> str:
+    """The model card (``README.md``) of a checkpoint published as ``repo_id`` (``owner/name``).
+
+    Args:
+        meta: the checkpoint's config (classes, model and audio settings, ``training`` and ``metrics`` records).
+        repo_id: the Hub repo it is published as; used in the usage examples.
+        num_parameters, weights_bytes, weights_sha256: facts about ``model.safetensors`` to list, when known.
+
+    Returns:
+        Markdown with YAML front matter; ends with a newline.
+    """
+    name = meta.name or repo_id.split("/")[-1]
+    parts = [
+        _front_matter(meta),
+        f"# {_inline(name)}\n",
+        _about(meta),
+        _classes_section(meta),
+        _audio_section(meta),
+        _size_section(meta, num_parameters, weights_bytes, weights_sha256),
+        _training_section(meta),
+        _scores_section(meta, repo_id),
+        _usage_section(meta, repo_id),
+        _limits_section(meta),
+        _citation_section(),
+    ]
+    return "\n".join(part.rstrip("\n") + "\n" for part in parts if part)
+
+
+# --------------------------------------------------------------------------------------------------- front matter
+
+
+def _license(meta: CheckpointMeta) -> str:
+    """The licence recorded in the checkpoint (``meta.license``, or ``license`` in its training record)."""
+    for candidate in (getattr(meta, "license", None), meta.training.get("license") if meta.training else None):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+    return DEFAULT_LICENSE
+
+
+_YAML_KEYWORDS = frozenset({"yes", "no", "true", "false", "null", "on", "off", "y", "n", "~"})
+
+
+def _yaml_scalar(value: str) -> str:
+    """A plain word as is; anything else as a JSON string, which is a valid (quoted) YAML scalar."""
+    plain = _SIMPLE_YAML_RE.fullmatch(value) and value.lower() not in _YAML_KEYWORDS
+    return value if plain else json.dumps(value)
+
+
+def _front_matter(meta: CheckpointMeta) -> str:
+    licence = _license(meta)
+    licence = licence.lower() if _LICENSE_RE.fullmatch(licence.lower()) else licence
+    lines = [
+        "---",
+        "library_name: sgnsep",
+        f"license: {_yaml_scalar(licence)}",
+        "tags:",
+        *(f"- {_yaml_scalar(tag)}" for tag in TAGS),
+        "pipeline_tag: audio-to-audio",
+        "---",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------------ sections
+
+
+def _about(meta: CheckpointMeta) -> str:
+    grouping = "hard (Gumbel-softmax)" if meta.model.hard_grouping else "soft"
+    return (
+        f"A **Semantic Grouping Network** (SGN) checkpoint for sgnsep, which separates the sound classes you name "
+        f"from a recording (architecture `{_inline(meta.architecture)}`, written by sgnsep "
+        f"{_inline(meta.sgnsep_version)}).\n\n"
+        f"SGN follows {PAPER}: learnable class tokens attend over the patches of the mixture's log-frequency "
+        f"spectrogram in a transformer, a category-aware grouping step ({grouping}) turns them into one embedding "
+        f"per class, and the inner product of each embedding with U-Net features of the spectrogram gives that "
+        f"class's mask. Ask for any subset of its {len(meta.classes)} classes in one call; it returns one stem per "
+        f"class.\n"
+    )
+
+
+def _classes_section(meta: CheckpointMeta) -> str:
+    listed = ", ".join(f"`{_inline(c)}`" for c in meta.classes)
+    return f"## Classes\n\n{len(meta.classes)} classes, in model order: {listed}.\n"
+
+
+def _audio_section(meta: CheckpointMeta) -> str:
+    a = meta.audio
+    seconds = a.segment_samples / a.sample_rate
+    rows = [
+        ("Sample rate inside the model", f"{a.sample_rate} Hz, mono"),
+        ("STFT", f"window {a.n_fft}, hop {a.hop_length} ({a.freq_bins} frequency bins)"),
+        ("Network input",
+         f"{a.warp_bins} x {a.warp_bins} log-frequency magnitude spectrogram, log(magnitude + {a.log_eps:g})"),
+        ("Segment", f"{a.segment_samples} samples ({seconds:.2f} s, {a.segment_frames} frames)"),
+    ]
+    return (
+        "## Audio settings\n\n"
+        + _table(("setting", "value"), rows)
+        + "\n`sgnsep separate` accepts any sample rate and channel count: masks are computed at the model's rate on "
+        "the mono mix and applied to every channel's full-band STFT at the input's rate, so the stems keep the "
+        "input's rate and channels and stems + residual equal the input.\n"
+    )
+
+
+def _size_section(meta: CheckpointMeta, num_parameters: int | None, weights_bytes: int | None,
+                  weights_sha256: str | None) -> str:
+    paper = SGNConfig()
+    shown = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio", "unet_ngf", "unet_depth", "class_tokens",
+             "grouping", "hard_grouping")
+    labels = {
+        "embed_dim": "embedding size D", "depth": "transformer layers", "num_heads": "attention heads",
+        "patch_size": "patch size", "mlp_ratio": "MLP ratio", "unet_ngf": "U-Net base channels (ngf)",
+        "unet_depth": "U-Net down/up blocks", "class_tokens": "source class tokens (SCT)",
+        "grouping": "category-aware grouping (CAG)", "hard_grouping": "hard grouping",
+    }
+    rows = [(labels[k], _value(getattr(meta.model, k)), _value(getattr(paper, k))) for k in shown]
+    others = [
+        f"`{f.name}` = {_value(getattr(meta.model, f.name))}"
+        for f in fields(SGNConfig)
+        if f.name not in shown and f.name != "num_classes" and getattr(meta.model, f.name) != getattr(paper, f.name)
+    ]
+    text = "## Model size\n\n" + _table(("", "this model", "paper (SGN)"), rows)
+    facts = []
+    if num_parameters is not None:
+        facts.append(f"{num_parameters:,} parameters ({num_parameters / 1e6:.2f} M)")
+    if weights_bytes is not None:
+        facts.append(f"`model.safetensors`: {weights_bytes / 1e6:.1f} MB")
+    if weights_sha256:
+        facts.append(f"sha256 `{_inline(weights_sha256)}`")
+    if facts:
+        text += "\n" + "; ".join(facts) + ".\n"
+    if others:
+        text += "\nOther settings that differ from the paper's defaults: " + ", ".join(others) + ".\n"
+    text += ("\nThe weights are safetensors and the config is JSON (`config.json`): loading never unpickles "
+             "anything.\n")
+    return text
+
+
+def _training_section(meta: CheckpointMeta) -> str:
+    training = dict(meta.training or {})
+    if not training:
+        return "## Training\n\nThis checkpoint records no training summary.\n"
+    config = training.pop("config", None)
+    steps = training.pop("steps", None)
+    data = training.pop("data", None)
+    version = training.pop("sgnsep_version", None)
+    training.pop("license", None)
+    lines = ["## Training", ""]
+    with_version = f" with sgnsep {_inline(str(version))}" if version else ""
+    if steps is not None:
+        lines += [f"Trained for {_value(steps)} optimisation steps{with_version}.", ""]
+    elif with_version:
+        lines += [f"Trained{with_version}.", ""]
+    if data is None and isinstance(config, dict) and (config.get("dataset") or config.get("data_dir")):
+        data = {k: config[k] for k in ("dataset", "data_dir") if config.get(k)}
+    lines.append("**Data**: " + (_describe(data) if data not in (None, "", {}, []) else "not recorded") + ".")
+    lines.append("")
+    if isinstance(config, dict) and config:
+        first = [k for k in _TRAINING_KEYS_FIRST if k in config]
+        keys = first + sorted(k for k in config if k not in first)
+        rows = [(f"`{_inline(k)}`", _value(config[k])) for k in keys]
+        lines += ["**Settings** (`sgnsep train`):", "", _table(("setting", "value"), rows).rstrip("\n"), ""]
+    elif config:
+        lines += [f"**Settings**: {_value(config)}", ""]
+    if training:
+        lines += ["**Also recorded**:", ""]
+        lines += [f"- `{_inline(k)}`: {_value(v)}" for k, v in training.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _scores_section(meta: CheckpointMeta, repo_id: str) -> str:
+    metrics = dict(meta.metrics or {})
+    how = (f"Measure them with `sgnsep eval --model {repo_id} --data-dir DIR` (SDR/SIR/SAR as mir_eval's "
+           "BSS Eval v3, and SI-SDR, next to the unprocessed mixture and oracle masks).")
+    if not metrics:
+        return f"## Scores\n\nNo scores were recorded in this checkpoint. {how}\n"
+    lines = ["## Scores", ""]
+    evals = metrics.pop("eval", None)
+    if isinstance(evals, dict) and evals:
+        intro = ("In dB; a cell is the mean ± std over the scored sources (n of them), or the single number "
+                 "recorded.")
+        if '"mixture"' in json.dumps(evals, default=str):
+            intro += " `mixture` is the unprocessed input and `oracle-*` ideal masks, on the same mixtures."
+        lines += [intro, ""]
+        for set_name, summary in evals.items():
+            lines += [f"### {_inline(str(set_name))}", ""]
+            lines.append(_summary_block(summary))
+    elif evals not in (None, {}):
+        lines += ["### eval", "", _json_block(evals)]
+    if metrics:
+        lines += ["### Other recorded metrics", ""]
+        scalars = {k: v for k, v in metrics.items() if _is_number(v) or isinstance(v, str)}
+        lines += [f"- `{_inline(k)}`: {_value(v)}" for k, v in scalars.items()]
+        rest = {k: v for k, v in metrics.items() if k not in scalars}
+        if scalars:
+            lines.append("")
+        if rest:
+            lines.append(_json_block(rest))
+    if len(lines) == 2:
+        return f"## Scores\n\nNo scores were recorded in this checkpoint. {how}\n"
+    return "\n".join(lines)
+
+
+def _usage_section(meta: CheckpointMeta, repo_id: str) -> str:
+    sources = ",".join(meta.classes[:2])
+    return (
+        "## Usage\n\n"
+        "With sgnsep installed:\n\n"
+        "```bash\n"
+        f"sgnsep separate song.wav --sources {sources} --model {repo_id}\n"
+        "```\n\n"
+        f"One stem per class lands under `separated/`. `--model {repo_id}@REVISION` pins a branch, tag or commit; "
+        f"`sgnsep pull {repo_id}` caches it for offline use (`HF_HUB_OFFLINE=1`).\n\n"
+        "```python\n"
+        "from sgnsep import Separator\n\n"
+        f"sep = Separator({json.dumps(repo_id)})\n"
+        f"stems = sep.separate(audio, sample_rate, {json.dumps(meta.classes[:2])})  # audio: (channels, samples)\n"
+        "```\n"
+    )
+
+
+def _limits_section(meta: CheckpointMeta) -> str:
+    sr = meta.audio.sample_rate
+    items = [
+        f"It only knows its {len(meta.classes)} classes: sounds of other classes are not separated, and a class "
+        "that is absent from the recording can still receive some leakage from the others.",
+        f"It hears a mono mix at {sr} Hz: stereo placement is not used, and above {sr / 2000:.1f} kHz the masks "
+        "repeat the top band's decision.",
+        "Quality depends on how close the recording is to the training data (instruments, recording conditions, "
+        "number of simultaneous sources); similar timbres in the same range are the hardest to tell apart.",
+        "The scores above (if any) were measured on the data named there; measure on your own material with "
+        "`sgnsep eval` before relying on it.",
+    ]
+    return "## Limits\n\n" + "\n".join(f"- {item}" for item in items) + "\n"
+
+
+def _citation_section() -> str:
+    return (
+        "## Reference\n\n"
+        f"{PAPER}. sgnsep implements the paper's network, losses and mix-and-separate training; model sizes and "
+        "training recipe of this checkpoint are listed above.\n"
+    )
+
+
+# ------------------------------------------------------------------------------------------------------- scores
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_stat(value: Any) -> bool:
+    """A single number, or a {mean, median, std, n} summary of one metric."""
+    return _is_number(value) or (isinstance(value, dict) and _is_number(value.get("mean")))
+
+
+def _stat_cell(value: Any) -> str:
+    if _is_number(value):
+        return _number(float(value))
+    text = _number(float(value["mean"]))
+    if _is_number(value.get("std")):
+        text += f" ± {_number(float(value['std']))}"
+    if _is_number(value.get("n")):
+        text += f" (n={int(value['n'])})"
+    return text
+
+
+def _metric_columns(rows: list[dict[str, Any]]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if _is_stat(value) and key not in columns:
+                columns.append(key)
+    return columns
+
+
+def _summary_block(summary: Any) -> str:
+    """One scores table for an evaluation summary; JSON when the structure is not one of the known shapes.
+
+    Shapes: ``{metric: stat}``; ``{method: {metric: stat}}``; ``{method: {group: {metric: stat}}}`` (what
+    ``sgnsep eval`` / :meth:`sgnsep.evaluate.EvalReport.summary` writes); each optionally wrapped as
+    ``{"summary": ..., "data": {...}}`` (:meth:`EvalReport.to_json`). A stat is a number or ``{mean, std, ...}``.
+    """
+    data_note = ""
+    if isinstance(summary, dict) and isinstance(summary.get("summary"), dict):
+        data = summary.get("data")
+        if isinstance(data, dict) and data:
+            data_note = "Data: " + ", ".join(f"{_inline(str(k))} = {_value(v)}" for k, v in data.items()) + ".\n\n"
+        summary = summary["summary"]
+    if not isinstance(summary, dict) or not summary:
+        return _json_block(summary)
+
+    if all(_is_stat(v) for v in summary.values()):  # {metric: stat}
+        columns = list(summary)
+        return data_note + _table([_header(c) for c in columns], [[_stat_cell(summary[c]) for c in columns]])
+
+    if all(isinstance(v, dict) and v and all(_is_stat(x) for x in v.values()) for v in summary.values()):
+        columns = _metric_columns(list(summary.values()))  # {method: {metric: stat}}
+        rows = [[f"`{_inline(str(method))}`", *(_stat_cell(v[c]) if c in v else "-" for c in columns)]
+                for method, v in summary.items()]
+        return data_note + _table(["method", *(_header(c) for c in columns)], rows)
+
+    def is_group_map(v: Any) -> bool:
+        return isinstance(v, dict) and all(
+            isinstance(g, dict) and all(_is_stat(x) or k in _STAT_KEYS or isinstance(x, dict) for k, x in g.items())
+            for g in v.values()
+        )
+
+    if all(is_group_map(v) for v in summary.values()):  # {method: {group: {metric: stat}}}
+        notes = []
+        table_rows: list[list[str]] = []
+        all_groups = [g for v in summary.values() for name, g in v.items() if name != "silent"]
+        columns = _metric_columns(all_groups)
+        if not columns:
+            return _json_block(summary)
+        for method, groups in summary.items():
+            names = (["overall"] if "overall" in groups else []) + sorted(
+                g for g in groups if g not in ("overall", "silent"))
+            for i, group in enumerate(names):
+                stats = groups[group]
+                table_rows.append([f"`{_inline(str(method))}`" if i == 0 else "", _inline(str(group)),
+                                   *(_stat_cell(stats[c]) if _is_stat(stats.get(c)) else "-" for c in columns)])
+            silent = groups.get("silent")
+            if isinstance(silent, dict) and silent:
+                counts = ", ".join(f"{_inline(str(k))} {_value(v.get('n') if isinstance(v, dict) else v)}"
+                                   for k, v in silent.items())
+                notes.append(f"`{_inline(str(method))}`: left out of the means as silent: {counts}.")
+        text = data_note + _table(["method", "class", *(_header(c) for c in columns)], table_rows)
+        if notes:
+            text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        return text
+
+    return data_note + _json_block(summary)
+
+
+_METRIC_NAMES = {"sdr": "SDR", "sir": "SIR", "sar": "SAR", "sdri": "SDRi", "si-sdr": "SI-SDR", "si-sdri": "SI-SDRi",
+                 "si_sdr": "SI-SDR", "si_sdri": "SI-SDRi"}
+
+
+def _header(metric: str) -> str:
+    return _inline(_METRIC_NAMES.get(metric.lower(), metric))
+
+
+# ------------------------------------------------------------------------------------------------------ markdown
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
+
+
+def _value(value: Any) -> str:
+    """A value as inline markdown (short structures as compact JSON)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if _is_number(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return _inline(value) if value else '""'
+    text = json.dumps(value, separators=(", ", ": "), sort_keys=False)
+    return f"`{_inline(text, code=True)}`"
+
+
+def _describe(data: Any) -> str:
+    if isinstance(data, dict):
+        return ", ".join(f"`{_inline(str(k))}`: {_value(v)}" for k, v in data.items())
+    return _value(data)
+
+
+def _inline(text: str, *, code: bool = False) -> str:
+    """Text that stays on one line and inside one table cell."""
+    text = " ".join(str(text).split())
+    text = text.replace("|", "\\|")
+    return text.replace("`", "'") if code else text
+
+
+def _table(header: list[str] | tuple[str, ...], rows: list[list[str]] | list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _json_block(value: Any) -> str:
+    return "```json\n" + json.dumps(value, indent=2, default=str) + "\n```\n"
