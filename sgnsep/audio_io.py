@@ -60,9 +60,21 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         ) from None
     if info.frames <= 0:
         raise InputAudioError(f"{path}: the file holds no audio (0 samples).")
+    if info.frames >= UNKNOWN_FRAMES:
+        # libsndfile's "length unknown" (e.g. a FLAC streamed through a pipe): it cannot be read reliably.
+        raise InputAudioError(
+            f"{path}: the header does not say how long the audio is (a streamed or damaged file).",
+            hint="Re-encode it to a regular file first (e.g. ffmpeg -i IN OUT.flac).",
+        )
     if info.samplerate <= 0 or info.channels <= 0:
         raise InputAudioError(f"{path}: the header is invalid (rate {info.samplerate}, {info.channels} channels).")
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), str(info.format))
+
+
+# libsndfile reports SF_COUNT_MAX frames when a header does not give the length.
+UNKNOWN_FRAMES = 1 << 62
+# Frames read at once: a header that claims more than the body holds must not size an allocation.
+READ_BLOCK_FRAMES = 1 << 20
 
 
 def _sndfile_reason(exc: Exception) -> str:
@@ -77,9 +89,19 @@ def read_block(path: Path, start: int, stop: int) -> np.ndarray:
     try:
         with sf.SoundFile(str(path)) as fh:
             fh.seek(start)
-            data = fh.read(stop - start, dtype="float32", always_2d=True)
+            blocks, remaining = [], stop - start
+            while remaining > 0:  # in bounded blocks, so a lying header cannot ask for gigabytes at once
+                block = fh.read(min(remaining, READ_BLOCK_FRAMES), dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                blocks.append(block)
+                remaining -= len(block)
+            data = np.concatenate(blocks) if blocks else np.zeros((0, fh.channels), np.float32)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise InputAudioError(f"{path}: reading failed at sample {start} ({_sndfile_reason(exc)}).") from None
+        raise InputAudioError(
+            f"{path}: reading failed at sample {start} ({_sndfile_reason(exc)}).",
+            hint="The file is damaged; re-export or re-download it.",
+        ) from None
     if data.shape[0] < stop - start:
         # The header promised more samples than the body holds (a truncated file): pad, but say so once.
         raise InputAudioError(
@@ -144,30 +166,55 @@ class AtomicAudioWriter:
                 hint="Choose another folder with --out or fix its permissions.",
             ) from None
         self.tmp = Path(tmp)
-        apply_umask(self.tmp)
-        self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype)
+        self._file = None
+        self.frames = 0
+        self.committed = False
+        try:
+            apply_umask(self.tmp)
+            self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(
+                f"Cannot write {self.path} as {fmt} with {channels} channels at {sample_rate} Hz "
+                f"({_sndfile_reason(exc)}).",
+                hint="FLAC holds at most 8 channels and 655350 Hz; use --ext wav.",
+            ) from None
+        except BaseException:  # Ctrl-C between mkstemp and here: leave no temporary file behind
+            self.tmp.unlink(missing_ok=True)
+            raise
 
     def write(self, block: np.ndarray) -> None:
         """block (channels, samples)."""
         try:
             self._file.write(np.ascontiguousarray(block.T))
+            self.frames += block.shape[-1]
         except Exception as exc:  # libsndfile reports a full disk as a generic error
             self.abort()
             raise OutputError(
-                f"Writing {self.path} failed ({exc}).", hint="Check free disk space and permissions."
+                f"Writing {self.path} failed ({_sndfile_reason(exc)}).", hint="Check free disk space and permissions."
             ) from None
 
     def commit(self) -> None:
+        import soundfile as sf
+
         try:
             self._file.close()
+            # libsndfile does not report every failed write (FLAC flushes its last frames on close and ignores
+            # errors there): check that the file on disk holds what was written before it gets the final name.
+            if sf.info(str(self.tmp)).frames != self.frames:
+                raise OSError("the file on disk came out incomplete")
             os.replace(self.tmp, self.path)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
             self.abort()
-            raise OutputError(f"Finishing {self.path} failed ({exc.strerror}).", hint="Check free disk space.") from None
+            raise OutputError(
+                f"Finishing {self.path} failed ({getattr(exc, 'strerror', None) or _sndfile_reason(exc)}).",
+                hint="Check free disk space.",
+            ) from None
+        self.committed = True
 
     def abort(self) -> None:
         try:
-            if not self._file.closed:
+            if self._file is not None and not self._file.closed:
                 self._file.close()
         except Exception:
             pass

@@ -119,6 +119,28 @@ class ChunkPlan:
             )
 
 
+# Input rates are converted to the model rate by a polyphase filter of (input/g) x (model/g) taps, with g
+# their greatest common divisor; every usual rate (8 to 768 kHz) needs under 2 million. A rate that needs far
+# more (44101 Hz, or a damaged header) would take gigabytes, so it is refused with a message instead. So are
+# rates below 1 kHz (damaged headers again): 4000 samples "at 1 Hz" would be processed as 67 minutes of audio.
+MAX_RESAMPLE_TERMS = 1 << 22
+MIN_INPUT_RATE = 1_000
+MAX_INPUT_RATE = 2_000_000
+
+
+def rate_problem(input_rate: int, model_rate: int) -> str | None:
+    """Why audio at ``input_rate`` cannot be processed by a model at ``model_rate``, or None if it can."""
+    if not MIN_INPUT_RATE <= input_rate <= MAX_INPUT_RATE:
+        return f"its sample rate of {input_rate} Hz is outside the {MIN_INPUT_RATE} Hz to {MAX_INPUT_RATE} Hz sgnsep handles"
+    g = math.gcd(int(input_rate), int(model_rate))
+    if (input_rate // g) * (model_rate // g) > MAX_RESAMPLE_TERMS:
+        return (
+            f"its sample rate of {input_rate} Hz is not one sgnsep can convert to the model's {model_rate} Hz "
+            "efficiently"
+        )
+    return None
+
+
 def make_plan(
     input_rate: int,
     total_in: int,
@@ -131,7 +153,8 @@ def make_plan(
     overlap_frames = int(round(overlap * frames))
     overlap_frames = min(max(overlap_frames, 0), frames - 1)
     probe = ChunkPlan(input_rate, audio, total_in, overlap_frames, 1)
-    units = max(1, math.ceil(chunk_seconds * input_rate / probe.unit_in))
+    # A chunk longer than the file is the whole file (and a huge --chunk-seconds must not overflow).
+    units = max(1, math.ceil(min(chunk_seconds * input_rate, total_in) / probe.unit_in))
     return ChunkPlan(input_rate, audio, total_in, overlap_frames, units)
 
 

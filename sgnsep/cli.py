@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 internal error or mixed failures; 2 usage; 3 input audi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sgnsep import __version__
@@ -30,6 +32,8 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
+# Paths and messages are user data: escape() them in markup, or "song [live].wav" prints as "song .wav" and
+# "[/]" in a name crashes rich.
 
 PACKAGED_TESTSETS = Path(__file__).parent / "data" / "testset"
 
@@ -52,8 +56,21 @@ def _default_model() -> str:
 
 
 def _fail(error: SgnsepError) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(error.exit_code)
+
+
+class _WarningsToConsole(logging.Handler):
+    """The library's logged warnings (e.g. dataset files skipped as unreadable), one line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False, soft_wrap=True)
+
+
+def _show_library_warnings() -> None:
+    logger = logging.getLogger("sgnsep")
+    if not any(isinstance(h, _WarningsToConsole) for h in logger.handlers):
+        logger.addHandler(_WarningsToConsole(logging.WARNING))
 
 
 class _Terminated(KeyboardInterrupt):
@@ -66,8 +83,8 @@ def _on_sigterm(signum, frame):
 
 def _interrupted(exc: KeyboardInterrupt, path: Path | None = None) -> None:
     what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
-    where = f" while processing {path}" if path else ""
-    err.print(f"[bold red]{what}[/]{where}; its partial outputs were removed.", highlight=False)
+    where = f" while processing {escape(str(path))}" if path else ""
+    err.print(f"[bold red]{what}[/]{where}; its partial outputs were removed.", highlight=False, soft_wrap=True)
     raise typer.Exit(130)
 
 
@@ -147,6 +164,8 @@ def separate(
         sep.class_indices(sources)  # fail before touching any file
     except SgnsepError as e:
         _fail(e)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
 
     results, failures = [], []
     with Progress(
@@ -174,13 +193,13 @@ def separate(
                 )
                 results.append(result)
                 err.print(
-                    f"[green]done[/] {path} -> {Path(next(iter(result.outputs.values()))).parent} "
+                    f"[green]done[/] {escape(str(path))} -> {escape(str(Path(next(iter(result.outputs.values()))).parent))} "
                     f"({result.seconds:.1f} s audio in {result.elapsed:.1f} s, {result.realtime_factor:.0f}x real time)",
                     highlight=False,
                 )
             except SgnsepError as e:
                 failures.append((path, e))
-                err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+                err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             except KeyboardInterrupt as exc:
                 _interrupted(exc, path)
             finally:
@@ -189,7 +208,7 @@ def separate(
     if len(files) > 1:
         err.print(f"{len(results)} of {len(files)} files separated, {len(failures)} failed.")
         for path, e in failures:
-            err.print(f"  failed: {path}: {e.message}", highlight=False)
+            err.print(f"  failed: {escape(str(path))}: {escape(e.message)}", highlight=False, soft_wrap=True)
     if as_json:
         manifest = {
             "sgnsep_version": __version__,
@@ -355,7 +374,7 @@ def eval_command(
 def _render_eval(report) -> None:
     summary = report.summary()
     keys = list(report.metrics) + (["sdri"] if "sdr" in report.metrics else [])
-    table = Table(title=f"{report.model['name']} on {report.data.get('dir')} ({report.data.get('mixtures')} mixtures, "
+    table = Table(title=f"{escape(str(report.model['name']))} on {escape(str(report.data.get('dir')))} ({report.data.get('mixtures')} mixtures, "
                         f"{report.data.get('dataset')}, {report.data.get('sample_rate')} Hz): mean ± std (median), dB")
     table.add_column("method")
     table.add_column("class")
@@ -418,6 +437,7 @@ def train(
     from sgnsep.separator import resolve_device
     from sgnsep.training import TrainConfig, config_from_dict, parse_overrides, train as run_training
 
+    _show_library_warnings()
     try:
         from sgnsep.datasets import DATASETS, data_root
 
@@ -425,7 +445,7 @@ def train(
             # The offline corpus: rendered once into the default data folder, then trained on as solos.
             data_dir = data_dir or data_root() / "synth"
             if not (data_dir / "metadata.json").is_file():
-                err.print(f"Rendering the offline instrument corpus into {data_dir} (once; about a minute)...")
+                err.print(f"Rendering the offline instrument corpus into {escape(str(data_dir))} (once; about a minute)...")
                 from sgnsep import synth
 
                 synth.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
@@ -461,7 +481,7 @@ def train(
         _interrupted(exc)
     err.print(
         f"[green]trained[/] {result.steps} steps in {result.seconds:.0f} s; best validation SDRi "
-        f"{result.best_val_sdri:.2f} dB. Checkpoints: {out_dir / 'best'} and {out_dir / 'last'}.",
+        f"{result.best_val_sdri:.2f} dB. Checkpoints: {escape(str(out_dir / 'best'))} and {escape(str(out_dir / 'last'))}.",
         highlight=False,
     )
 
@@ -498,7 +518,7 @@ def data_synth(
         _fail(UsageError(f"`sgnsep data synth` needs the synth extra ({exc.name} is missing).",
                          hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
     n = len(manifest.get("clips", []))
-    err.print(f"[green]wrote[/] {n} clips to {out_dir} (metadata in {out_dir / 'metadata.json'}).", highlight=False)
+    err.print(f"[green]wrote[/] {n} clips to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
 
 
 @app.command(help="Fetch a model from the Hugging Face Hub into the local cache, for offline use later.\n\n"
@@ -519,8 +539,73 @@ def pull(
         meta = read_meta(folder)
     except SgnsepError as e:
         _fail(e)
-    err.print(f"[green]cached[/] {repo_id}@{revision or 'main'} in {folder} ({len(meta.classes)} classes).", highlight=False)
+    err.print(f"[green]cached[/] {repo_id}@{revision or 'main'} in {escape(str(folder))} ({len(meta.classes)} classes).", highlight=False)
     sys.stdout.write(f"{folder}\n")
+
+
+PUSH_HELP = (
+    "Publish a trained checkpoint folder to the Hugging Face Hub, with a generated model card.\n\n"
+    "[bold]Examples[/]\n\n"
+    "  sgnsep push --model runs/x/best --repo owner/name\n\n"
+    "  sgnsep push --model runs/x/best --repo owner/name --revision candidate --private --message \"2000 steps\"\n\n"
+    "One commit holds config.json, model.safetensors (checked to load strictly first) and a README.md model card "
+    "(classes, audio settings, size, training summary, recorded scores, usage). The repo, and a branch other than "
+    "main, are created when missing.\n\n"
+    "The token comes from --token, else HF_TOKEN, else `hf auth login`; HF_ENDPOINT points at another Hub. Then "
+    "anyone with access can run: sgnsep separate song.wav --sources violin --model owner/name"
+)
+
+
+@app.command(help=PUSH_HELP)
+def push(
+    model: Annotated[
+        Path,
+        typer.Option("--model", "-m", help="Checkpoint folder (config.json + model.safetensors), e.g. runs/x/best."),
+    ],
+    repo: Annotated[str, typer.Option("--repo", "-r", help="Hub repo id owner/name\\[@branch]; created if missing.")],
+    revision: Annotated[
+        Optional[str], typer.Option("--revision", help="Branch to commit to (default main); created if missing.")
+    ] = None,
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repo as private (if it does not exist).")
+    ] = False,
+    message: Annotated[Optional[str], typer.Option("--message", help="Commit message.")] = None,
+    token: Annotated[
+        Optional[str],
+        typer.Option("--token", help="Hugging Face token with write access (default: HF_TOKEN or `hf auth login`)."),
+    ] = None,
+):
+    from rich.markup import escape
+
+    from sgnsep import hub
+
+    try:
+        err.print(f"Checking {escape(str(model))} and pushing it to {escape(repo)}...", highlight=False,
+                  soft_wrap=True)
+        result = hub.push_checkpoint(model, repo, revision=revision, private=private, token=token, message=message)
+    except SgnsepError as e:
+        _fail(e)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    spec = result.repo_id if result.revision == "main" else f"{result.repo_id}@{result.revision}"
+    if result.changed:
+        err.print(
+            f"[green]pushed[/] {escape(str(model))} to {escape(result.repo_url)} (branch {escape(result.revision)}, "
+            f"commit {result.commit_id[:12]}: {', '.join(result.files)}).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err.print(
+            f"[green]up to date[/] {escape(result.repo_url)} (branch {escape(result.revision)}) already holds these "
+            f"files (commit {result.commit_id[:12]}); no new commit was made.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    sources = ",".join(result.classes[:2]) or "CLASSES"
+    err.print(f"Use it with: sgnsep separate song.wav --sources {escape(sources)} --model {escape(spec)}",
+              highlight=False, soft_wrap=True)
+    sys.stdout.write(f"{result.commit_url}\n")
 
 
 def main() -> None:
@@ -532,13 +617,13 @@ def main() -> None:
     try:
         app(standalone_mode=True)  # Typer maps a stray KeyboardInterrupt to exit 130 itself
     except SgnsepError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except Exception as exc:  # a bug: short message unless debugging
         if os.environ.get("SGNSEP_DEBUG"):
             raise
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}. "
             "Rerun with SGNSEP_DEBUG=1 for a traceback and report it.",
             highlight=False,
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -41,9 +42,12 @@ import numpy as np
 import torch
 
 from sgnsep import audio_io
+from sgnsep.chunking import rate_problem
 from sgnsep.errors import InputAudioError, SgnsepError, UsageError
 
 SPLITS = ("train", "val", "test")
+
+log = logging.getLogger(__name__)  # `sgnsep train` prints its warnings (e.g. skipped files)
 
 DEFAULT_CACHE_BYTES = 1 << 30  # a split smaller than this at the model rate (float32) is held in memory
 
@@ -298,6 +302,10 @@ class ClipDataset:
                 info = audio_io.probe(path)
             except SgnsepError as exc:
                 self.skipped.append((key, exc.message))
+                continue
+            problem = rate_problem(info.sample_rate, sample_rate)
+            if problem:
+                self.skipped.append((key, problem))
                 continue
             n = resampled_length(info.frames, info.sample_rate, sample_rate)
             if n < min_samples // 4:
@@ -562,9 +570,17 @@ def load_dataset(
     root = default_data_dir(name) if root is None or str(root) == "" else Path(root).expanduser()
     if not root.is_dir():
         raise DatasetNotFound(name, root, f"the folder {root} does not exist.")
-    return DATASETS[name].loader(
+    dataset = DATASETS[name].loader(
         root, split=split, sample_rate=sample_rate, min_samples=min_samples, classes=classes, cache_bytes=cache_bytes
     )
+    if dataset.skipped:
+        shown = "; ".join((why if key in why else f"{key}: {why}").rstrip(".") for key, why in dataset.skipped[:5])
+        more = f"; and {len(dataset.skipped) - 5} more" if len(dataset.skipped) > 5 else ""
+        log.warning(
+            "%s %s split in %s: skipped %d unusable file(s) and using the other %d: %s%s.",
+            name, split, root, len(dataset.skipped), len(dataset.clips), shown, more,
+        )
+    return dataset
 
 
 # --- listings: every dataset as (class, file, split) entries, then one builder -------------------------

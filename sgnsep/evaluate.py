@@ -27,7 +27,7 @@ import torch
 
 from sgnsep import audio_io, frontend
 from sgnsep.config import AudioConfig
-from sgnsep.errors import InputAudioError, UsageError
+from sgnsep.errors import InputAudioError, OutputError, UsageError
 from sgnsep.metrics import evaluate_sources
 
 METRICS = ("sdr", "sir", "sar", "si-sdr")
@@ -53,6 +53,16 @@ def _to_model_rate(data: np.ndarray, rate: int, target: int) -> np.ndarray:
     return mono[0].numpy()
 
 
+def _load_at_model_rate(path: Path, target: int) -> np.ndarray:
+    from sgnsep.chunking import rate_problem
+
+    data, rate = audio_io.read_audio(path)
+    problem = rate_problem(rate, target)
+    if problem:
+        raise InputAudioError(f"{path}: {problem}.", hint="Resample it to a usual rate (e.g. 44100 Hz) first.")
+    return _to_model_rate(data, rate, target)
+
+
 def stems_examples(
     root: Path, model_classes: Sequence[str], audio: AudioConfig, sources: Sequence[str] | None = None
 ) -> Iterator[Example]:
@@ -73,12 +83,10 @@ def stems_examples(
             continue
         loaded = {}
         for name, path in files.items():
-            data, rate = audio_io.read_audio(path)
-            loaded[name] = _to_model_rate(data, rate, audio.sample_rate)
+            loaded[name] = _load_at_model_rate(path, audio.sample_rate)
         lengths = {len(v) for v in loaded.values()}
         if mixture_path is not None:
-            data, rate = audio_io.read_audio(mixture_path)
-            mixture = _to_model_rate(data, rate, audio.sample_rate)
+            mixture = _load_at_model_rate(mixture_path, audio.sample_rate)
             lengths.add(len(mixture))
         if max(lengths) - min(lengths) > 2:  # resampling rounding may differ by a sample
             raise InputAudioError(
@@ -86,6 +94,12 @@ def stems_examples(
                 hint="Every file of a track must cover the same time span.",
             )
         n = min(lengths)
+        if n < audio.n_fft:  # the STFTs of the oracle masks need a few windows of signal
+            raise InputAudioError(
+                f"{track}: the stems are too short to evaluate ({n} samples at {audio.sample_rate} Hz; "
+                f"at least {audio.n_fft} are needed).",
+                hint="Use excerpts of a second or more.",
+            )
         loaded = {k: v[:n] for k, v in loaded.items()}
         mixture = mixture[:n] if mixture_path is not None else sum(loaded.values())
         names = [k for k in loaded if k in known and (wanted is None or k in wanted)]
@@ -230,23 +244,41 @@ def evaluate(
         if progress:
             progress(count)
     if not report.records:
-        raise UsageError("Nothing to evaluate: no track holds a class the model knows.")
+        raise UsageError(
+            f"Nothing to evaluate in {report.data.get('dir', 'the data')}: no track holds a class the model knows.",
+            hint=f"Name the stems after the model's classes: {', '.join(separator.classes)}.",
+        )
     report.seconds = time.perf_counter() - started
     return report
 
 
-def write_csv(report: EvalReport, path: Path) -> None:
-    cols = ["track", "class", "method", "status", *report.metrics, "sdri", "pes", "eps"]
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` under a temporary name and rename it into place; a failure leaves nothing behind."""
     tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for r in report.records:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, newline="")
+        tmp.replace(path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # the folder itself is missing or not a folder
+            pass
+        raise OutputError(
+            f"Cannot write {path} ({exc.strerror or exc}).", hint="Choose another file or folder, or free some space."
+        ) from None
+
+
+def write_csv(report: EvalReport, path: Path) -> None:
+    import io
+
+    cols = ["track", "class", "method", "status", *report.metrics, "sdri", "pes", "eps"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for r in report.records:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    _write_text_atomic(path, buf.getvalue())
 
 
 def write_json(report: EvalReport, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
+    _write_text_atomic(path, json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")

@@ -22,7 +22,7 @@ import torch
 
 from sgnsep import audio_io, chunking
 from sgnsep.checkpoint import load_checkpoint
-from sgnsep.errors import DeviceError, OutputError, UsageError
+from sgnsep.errors import DeviceError, InputAudioError, OutputError, UsageError
 from sgnsep.registry import DEFAULT_MODEL, resolve_model
 
 RESIDUAL = "residual"
@@ -152,6 +152,9 @@ class Separator:
                     hint=f"Its classes: {', '.join(self.classes)}.",
                 )
             out.append(lookup[key])
+        again = [i for i, idx in enumerate(out) if idx in out[:i]]  # "low,LOW": one class, twice
+        if again:
+            raise UsageError(f"Class '{self.classes[out[again[0]]]}' is asked for twice; name each class once.")
         return out
 
     def class_names(self, sources: str | Sequence[str]) -> list[str]:
@@ -176,6 +179,7 @@ class Separator:
         sample_rate: int,
         class_idx: list[int],
         progress: Callable[[int, int], None] | None = None,
+        what: str = "The audio",
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (stems (N, channels, L), mixture (channels, L)) chunk after chunk, in order."""
         plan = chunking.make_plan(
@@ -194,7 +198,15 @@ class Separator:
             stems = chunking.separate_chunk(
                 tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size
             )
-            yield stems.cpu().numpy(), mixture
+            stems = stems.cpu().numpy()
+            if not (np.isfinite(stems).all() and np.isfinite(mixture - stems.sum(axis=0)).all()):
+                # finite input near float32's limit overflows in the STFTs (or in the residual)
+                raise InputAudioError(
+                    f"{what}: its samples are too large to process (peak {np.abs(block).max():.3g}; audio is "
+                    "expected within about -1..1).",
+                    hint="Normalise it (re-export it at a sensible level) first.",
+                )
+            yield stems, mixture
             if progress is not None:
                 progress(keep_stop, total)
 
@@ -221,6 +233,9 @@ class Separator:
             raise UsageError("audio holds NaN or infinite values.")
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
             raise UsageError(f"sample_rate must be a positive integer, got {sample_rate!r}.")
+        problem = chunking.rate_problem(int(sample_rate), self.sample_rate)
+        if problem:
+            raise UsageError(f"The audio cannot be separated: {problem}.", hint="Resample it to e.g. 44100 Hz first.")
         parts = list(self._stream(lambda a, b: array[:, a:b], array.shape[-1], int(sample_rate), class_idx))
         stems = np.concatenate([p[0] for p in parts], axis=-1)
         out = {name: stems[i] for i, name in enumerate(names)}
@@ -271,8 +286,14 @@ class Separator:
         path = Path(path)
         class_idx = self.class_indices(sources)
         names = [self.classes[i] for i in class_idx]
+        ext = ext.lower().lstrip(".")  # "--ext .WAV" names files low.wav, not low..WAV
         fmt, subtype = audio_io.resolve_format(ext, bit_depth or audio_io.default_bit_depth(ext))
         info = audio_io.probe(path)
+        problem = chunking.rate_problem(info.sample_rate, self.sample_rate)
+        if problem:
+            raise InputAudioError(
+                f"{path}: {problem}.", hint="Resample it to a usual rate (e.g. 44100 or 48000 Hz) first."
+            )
         targets = self.output_paths(path, names + ([RESIDUAL] if residual else []), Path(out_dir), template, ext)
         if path.resolve() in {t.resolve() for t in targets.values()}:
             raise OutputError(f"{path}: an output would overwrite the input itself.", hint="Choose another --out.")
@@ -282,20 +303,23 @@ class Separator:
                 f"{path}: {len(existing)} output(s) already exist, e.g. {existing[0]}.",
                 hint="Pass --overwrite to replace them, or choose another --out.",
             )
-        for target in targets.values():
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(
-                    f"Cannot create the output folder {target.parent} ({exc.strerror}).",
-                    hint="Choose another folder with --out.",
-                ) from None
+        created: list[Path] = []  # folders made for this file, removed again if it fails
         writers: dict[str, audio_io.AtomicAudioWriter] = {}
         try:
+            for target in targets.values():
+                missing = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise OutputError(
+                        f"Cannot create the output folder {target.parent} ({exc.strerror}).",
+                        hint="Choose another folder with --out.",
+                    ) from None
+                created.extend(missing)
             for name, target in targets.items():
                 writers[name] = audio_io.AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype)
             reader = lambda a, b: audio_io.read_block(path, a, b)  # noqa: E731
-            for stems, mixture in self._stream(reader, info.frames, info.sample_rate, class_idx, progress):
+            for stems, mixture in self._stream(reader, info.frames, info.sample_rate, class_idx, progress, str(path)):
                 for i, name in enumerate(names):
                     writers[name].write(stems[i])
                 if residual:
@@ -303,8 +327,16 @@ class Separator:
             for writer in writers.values():
                 writer.commit()
         except BaseException:
+            # No half set of stems: temporary files go, and so do stems already renamed into place by this call.
             for writer in writers.values():
                 writer.abort()
+                if writer.committed:
+                    writer.path.unlink(missing_ok=True)
+            for folder in sorted(created, key=lambda d: len(d.parts), reverse=True):  # only if left empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
             raise
         return FileResult(
             input=str(path),

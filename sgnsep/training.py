@@ -37,6 +37,10 @@ class TrainingDiverged(SgnsepError):
     exit_code = 7
 
 
+# --resume reuses the run's saved settings (a --set lr=... given with it is not applied), so say what works.
+DIVERGED_HINT = "Start a new run (another --out) with a lower learning rate (--set lr=...)."
+
+
 @dataclass
 class TrainConfig:
     """The training recipe. Paper values by default (section IV-A)."""
@@ -167,6 +171,12 @@ def validate(model: SGN, batches, audio: AudioConfig) -> dict[str, float]:
         masks = frontend.unwarp(torch.sigmoid(out.mask_logits), audio)
         spec = frontend.stft(b.mixture, audio).unsqueeze(1)
         est = frontend.istft(spec * masks, audio, length=b.mixture.shape[-1])
+        if not torch.isfinite(est).all():
+            raise TrainingDiverged(
+                "The model's outputs on the validation mixtures became NaN or infinite (training diverged); "
+                "no checkpoint was written for them.",
+                hint=DIVERGED_HINT,
+            )
         mix = b.mixture.unsqueeze(1).expand_as(b.sources)
         si_sdri.append((_si_sdr(b.sources, est) - _si_sdr(b.sources, mix)).flatten())
         for refs, ests, mixes in zip(b.sources.double().cpu().numpy(), est.double().cpu().numpy(), mix.double().cpu().numpy()):
@@ -335,6 +345,12 @@ def train(
 
     lead = rank == 0  # only the first process validates, writes checkpoints and logs
     log_path = run_dir / "log.csv"
+    if resume and lead and log_path.is_file():
+        # Steps logged after the saved state were lost with the interrupted run and are redone: drop their rows.
+        rows = log_path.read_text().splitlines(keepends=True)
+        kept = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= step]
+        if len(kept) != len(rows):
+            _atomic_write_bytes(log_path, "".join(kept).encode())
     new_log = not log_path.exists()
     log = open(log_path, "a", newline="") if lead else open(os.devnull, "w")
     writer = csv.writer(log)
@@ -374,7 +390,7 @@ def train(
             if not bool(finite):
                 raise TrainingDiverged(
                     f"The loss became {float(loss.total)} at step {step}; no checkpoint was written for it.",
-                    hint=f"Lower the learning rate (--set lr=...) and resume from the last good state with --resume.",
+                    hint=DIVERGED_HINT,
                 )
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss.total).backward()
@@ -392,7 +408,15 @@ def train(
                 rng_states_all = gathered
             else:
                 rng_states_all = rng.bit_generator.state
-            if (step % cfg.checkpoint_every == 0 or step == end) and lead:
+            if (step % cfg.checkpoint_every == 0 or step == end) and not all(
+                torch.isfinite(p).all() for p in model.parameters()
+            ):  # every process holds the same weights, so all stop here together
+                raise TrainingDiverged(
+                    f"The weights became NaN or infinite at step {step}; no checkpoint was written for it.",
+                    hint=DIVERGED_HINT,
+                )
+            state_due = (step % cfg.checkpoint_every == 0 or step == end) and lead
+            if state_due:
                 scores = validate(model, val_batches, audio)
                 last_val = scores["sdri"]
                 row["val_sdri"], row["val_si_sdri"] = scores["sdri"], scores["si_sdri"]
@@ -404,13 +428,14 @@ def train(
                 if tb is not None:
                     tb.add_scalar("val/sdri", scores["sdri"], step)
                     tb.add_scalar("val/si_sdri", scores["si_sdri"], step)
-                save_state(last_val)
             writer.writerow([row[k] for k in ("step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri", "val_si_sdri")]
                             + [round(time.perf_counter() - started, 1)])
             if tb is not None:
                 for k in ("loss", "rec", "class_token", "presence", "lr"):
                     tb.add_scalar(f"train/{k}", row[k], step)
             log.flush()
+            if state_due:  # after the log row: a run killed in between resumes with every step logged once
+                save_state(last_val)
             if on_step:
                 on_step({**row, "total_steps": end})
     finally:
