@@ -231,7 +231,7 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str
 
 
 def list_audio_files(inputs: list[Path]) -> list[Path]:
-    """Expand folders (non-recursively sorted, recursive search) into audio files; keep files as given."""
+    """Expand folders into their audio files (searched recursively, sorted); keep other paths as given."""
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():

@@ -146,14 +146,10 @@ def separate(
     bit_depth = bit_depth or audio_io.default_bit_depth(ext)
     try:
         audio_io.resolve_format(ext, bit_depth)
-        files = audio_io.list_audio_files(list(inputs)) if all(p.exists() for p in inputs) else None
-        if files is None:
-            missing = next(p for p in inputs if not p.exists())
-            if len(inputs) == 1:
-                raise audio_io.InputAudioError(f"{missing}: no such file or folder.", hint="Check the path.")
-            files = []
-            for p in inputs:
-                files.extend(audio_io.list_audio_files([p]) if p.is_dir() else [p])
+        if len(inputs) == 1 and not inputs[0].exists():
+            raise audio_io.InputAudioError(f"{inputs[0]}: no such file or folder.", hint="Check the path.")
+        # Folders expand to their audio files; a missing file among several fails alone, in the batch.
+        files = audio_io.list_audio_files(list(inputs))
         sep = Separator(
             model or _default_model(),
             device=device,
