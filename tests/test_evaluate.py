@@ -89,3 +89,13 @@ def test_bad_inputs(tone_model_dir, tmp_path):
         ev.evaluate(sep, iter([]), metrics=("pesq",))
     r = run_cli("eval", "--model", tone_model_dir, "--data-dir", tmp_path / "none")
     assert r.returncode == 2 and "not a folder" in r.stderr
+
+
+def test_cli_eval_sources_and_no_baselines(tone_model_dir, stems_dir, tmp_path):
+    r = run_cli("eval", "--model", tone_model_dir, "--data-dir", stems_dir, "--sources", "high",
+                "--baselines", "none", "--metrics", "sdr", "--out", tmp_path / "r.json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["methods"] == ["model"]
+    assert {x["class"] for x in report["records"]} == {"high"}
+    assert report["summary"]["model"]["overall"]["sdri"]["n"] == 3  # SDRi still measured against the mixture

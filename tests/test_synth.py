@@ -482,3 +482,24 @@ def test_stems_refuse_a_non_empty_folder_and_bad_arguments(stems, tmp_path, timg
     with pytest.raises(UsageError, match="reserved"):
         _stems(tmp_path / "x", timgm, soundfonts=[tmp_path / "sf_GMbank.sf2"])
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_data_synth(timgm, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "sgnsep", "data", "synth", *map(str, args)],
+                              capture_output=True, text=True, timeout=300, env=dict(os.environ))
+
+    out = tmp_path / "corpus"
+    r = cli("--out", out, "--classes", "flute,cello", "--soundfonts", timgm, "--clips-per-class", "3",
+            "--clip-seconds", "1.5", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["cello", "flute"]
+    assert len(list((out / "flute").glob("*.wav"))) == 3 and (out / "metadata.json").is_file()
+    again = cli("--out", out, "--classes", "flute", "--soundfonts", timgm)
+    assert again.returncode != 0 and "Traceback" not in again.stderr and "overwrite" in again.stderr.lower()
+    bad = cli("--out", tmp_path / "x", "--classes", "erhu", "--soundfonts", timgm)
+    assert bad.returncode == 2 and "erhu" in bad.stderr and "Traceback" not in bad.stderr

@@ -152,3 +152,18 @@ def test_torchrun_trains_with_two_processes(solos, tmp_path):
     assert state["numpy_rng"][0] != state["numpy_rng"][1]  # each process drew its own mixtures
     assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 3  # header + 2 steps, rank 0 only
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+
+
+def test_cli_train_from_a_json_config(solos, tmp_path):
+    from tests.test_separate import run_cli
+
+    cfg = {"dataset": "solos", "data_dir": str(solos), "batch_size": 2, "epochs": 1, "steps_per_epoch": 2,
+           "checkpoint_every": 2, "val_mixtures": 2, "optimizer": "adam", "model": TINY_MODEL, "audio": TINY_AUDIO_D}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    r = run_cli("train", "--config", tmp_path / "cfg.json", "--out", tmp_path / "run", "--set", "lr=0.002")
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((tmp_path / "run" / "state.json").read_text())["config"]
+    assert saved["optimizer"] == "adam" and saved["lr"] == 0.002 and saved["steps_per_epoch"] == 2
+    (tmp_path / "bad.json").write_text("{not json")
+    r = run_cli("train", "--config", tmp_path / "bad.json", "--out", tmp_path / "run2")
+    assert r.returncode == 2 and "cannot read it as JSON" in r.stderr
