@@ -338,7 +338,8 @@ def eval_command(
         if dataset == "auto":
             dataset = "solos" if any((data_dir / c).is_dir() for c in sep.classes) else "stems"
         if dataset == "stems":
-            examples = list(ev.stems_examples(data_dir, sep.classes, sep.meta.audio, wanted))
+            # Read track by track (not all at once): memory stays that of one track.
+            examples = ev.stems_examples(data_dir, sep.classes, sep.meta.audio, wanted)
         elif dataset == "solos":
             examples = ev.solos_examples(
                 data_dir, sep.classes, sep.meta.audio, num_sources=num_sources, segments=segments,
@@ -346,8 +347,8 @@ def eval_command(
             )
         else:
             raise UsageError(f"Unknown --dataset '{dataset}'; use stems, solos or auto.")
-        total = len(examples) if isinstance(examples, list) else segments
-        info = {"dir": str(data_dir), "dataset": dataset, "mixtures": total, "sample_rate": sep.sample_rate}
+        total = sum(p.is_dir() for p in data_dir.iterdir()) if dataset == "stems" else segments
+        info = {"dir": str(data_dir), "dataset": dataset, "sample_rate": sep.sample_rate}
         if dataset == "solos":
             info.update(num_sources=num_sources, seed=seed, split=split, segment_samples=sep.meta.audio.segment_samples)
         with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:

@@ -243,6 +243,7 @@ def evaluate(
                 report.records.append(rec)
         if progress:
             progress(count)
+    report.data["mixtures"] = len({r["track"] for r in report.records})
     if not report.records:
         raise UsageError(
             f"Nothing to evaluate in {report.data.get('dir', 'the data')}: no track holds a class the model knows.",
