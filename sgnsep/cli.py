@@ -426,6 +426,10 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON file of training settings.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="key=value override (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped.")] = False,
+    init_from: Annotated[
+        Optional[str],
+        typer.Option("--init-from", help="Fine-tune: start from this model's weights (folder or name), not from scratch."),
+    ] = None,
     device: DeviceOpt = "auto",
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many steps.")] = None,
 ):
@@ -459,6 +463,8 @@ def train(
         given = [f"dataset={json.dumps(dataset)}"] if (config is None or dataset != "solos" or data_dir) else []
         if data_dir is not None:
             given.append(f"data_dir={json.dumps(str(data_dir))}")
+        if init_from is not None:
+            given.append(f"init_from={json.dumps(init_from)}")
         cfg = parse_overrides(cfg, given + (overrides or []))
         dev = resolve_device(device)
         with Progress(
@@ -516,6 +522,46 @@ def data_synth(
                          hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
     n = len(manifest.get("clips", []))
     err.print(f"[green]wrote[/] {n} clips to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
+
+
+@data_app.command(
+    "chorales",
+    help="Render Bach chorales played by several instruments, one stem per voice (stems layout): coherent "
+    "multi-instrument music for training (--split train, with `train --dataset stems --set coherent=...`) or "
+    "evaluation (--split test, with `sgnsep eval`).",
+)
+def data_chorales(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New or empty output folder (stems layout).")],
+    split: Annotated[str, typer.Option("--split", help="Chorales of this split of the corpus: train, val or test.")] = "train",
+    tracks: Annotated[int, typer.Option("--tracks", help="Tracks to render (a chorale is reused with new instruments once all are used).")] = 100,
+    voices: Annotated[int, typer.Option("--voices", help="Voices (stems) per track, 1..4.")] = 4,
+    seconds: Annotated[float, typer.Option("--seconds", help="Track length.")] = 10.0,
+    classes: Annotated[str, typer.Option("--classes", help="Comma-separated classes (default: all).")] = "",
+    soundfonts: Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys or paths (default: all found).")] = "",
+    sample_rate: Annotated[int, typer.Option("--sample-rate")] = 11025,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+):
+    try:
+        from sgnsep import synth
+    except ImportError as exc:
+        _fail(UsageError(f"`sgnsep data chorales` needs the synth extra ({exc.name} is missing).",
+                         hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
+    try:
+        if not 1 <= voices <= 4:
+            raise UsageError(f"--voices must be between 1 and 4 (a chorale has four voices), got {voices}.")
+        manifest = synth.render_chorale_stems(
+            out_dir, tracks=tracks, num_sources=voices, seconds=seconds, sample_rate=sample_rate, seed=seed,
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
+            soundfonts=[s.strip() for s in soundfonts.split(",")] if soundfonts else None,
+            split=split,
+        )
+    except SgnsepError as e:
+        _fail(e)
+    except ImportError as exc:
+        _fail(UsageError(f"`sgnsep data chorales` needs the synth extra ({exc.name} is missing).",
+                         hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
+    n = len(manifest.get("tracks", []))
+    err.print(f"[green]wrote[/] {n} tracks to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
 
 
 @app.command(help="Fetch a model from the Hugging Face Hub into the local cache, for offline use later.\n\n"

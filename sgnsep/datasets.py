@@ -265,9 +265,22 @@ class ClipDataset:
         self.empty_classes: list[str] = []
         self.read_errors: dict[str, str] = {}
         self.cached = False
+        self._tracks: list[list[Clip]] | None = None
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    @property
+    def tracks(self) -> list[list[Clip]]:
+        """Clips that belong together: the stems of one track (clips of distinct classes in one folder, as in
+        the stems and MUSDB18 layouts), for folders holding two classes or more. Empty for solo layouts, whose
+        folders hold one class each. Stems of one track are time-aligned, so mixing them gives real music."""
+        if self._tracks is None:
+            folders: dict[Path, dict[int, Clip]] = {}
+            for clip in self.clips:
+                folders.setdefault(clip.path.parent, {}).setdefault(clip.cls, clip)
+            self._tracks = [list(by_cls.values()) for _, by_cls in sorted(folders.items()) if len(by_cls) >= 2]
+        return self._tracks
 
     @property
     def total_samples(self) -> int:
@@ -403,8 +416,13 @@ def sample_mixture(
     rng: np.random.Generator,
     *,
     min_rms: float = 1e-3,
+    coherent: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """N distinct classes, one random clip and offset each -> (sources (N, samples), classes (N,)).
+
+    With probability ``coherent`` the N sources are instead N stems of one track (:attr:`ClipDataset.tracks`)
+    at one shared offset: music whose parts share harmony and rhythm, which random pairs of solos never do
+    (their harmonics rarely collide). Falls back to independent draws when no track has N stems.
 
     A window that is (nearly) silent is redrawn a few times, since a silent source makes an empty target.
     Only the window is read (from memory for cached clips, with a seek for lazy ones). The draws depend on
@@ -422,6 +440,10 @@ def sample_mixture(
             f" in this split.",
             hint="Lower the number of sources or add recordings of more classes.",
         )
+    if coherent > 0 and rng.random() < coherent:
+        mixed = _sample_track(dataset, num_sources, samples, rng, min_rms)
+        if mixed is not None:
+            return mixed
     if len(available) == k:
         classes = rng.choice(k, size=num_sources, replace=False)
     else:
@@ -448,6 +470,33 @@ def sample_mixture(
                 break
         sources[i] = window
     return sources, classes.astype(np.int64)
+
+
+def _sample_track(
+    dataset: ClipDataset, num_sources: int, samples: int, rng: np.random.Generator, min_rms: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """N stems of one random track at one offset (redrawn a few times while a stem is silent there)."""
+    tracks = [t for t in dataset.tracks if len(t) >= num_sources]
+    if not tracks:
+        return None
+    errors = getattr(dataset, "read_errors", None)
+    for _ in range(8):
+        track = tracks[rng.integers(len(tracks))]
+        picked = [track[int(i)] for i in rng.choice(len(track), size=num_sources, replace=False)]
+        length = min(len(c) for c in picked)
+        start = int(rng.integers(length - samples + 1)) if length >= samples else 0
+        sources = np.zeros((num_sources, samples), dtype=np.float32)
+        try:
+            for i, clip in enumerate(picked):
+                window = clip.read(start, start + samples)
+                sources[i, : len(window)] = window[:samples]
+        except SgnsepError as exc:
+            if errors is not None:
+                errors[str(clip.path)] = exc.message
+            continue
+        if np.sqrt(np.mean(sources**2, axis=1)).min() >= min_rms:
+            return sources, np.array([c.cls for c in picked], dtype=np.int64)
+    return None
 
 
 # --- the registry ---------------------------------------------------------------------------------------

@@ -63,6 +63,14 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # 0: torch's default
     amp: bool = True  # mixed precision on CUDA only
+    # Fraction of training and validation mixtures made of stems of one track at one offset (stems and
+    # MUSDB18 layouts; see sgnsep.datasets.sample_mixture). 0: every mixture pairs random clips, as the
+    # paper's mix-and-separate does.
+    coherent: float = 0.0
+    # Fine-tuning: start from this checkpoint's weights (a folder, or a registered name such as
+    # "sgn-gm-small") instead of a random initialisation. Its model and audio settings and its classes are
+    # used; "model" and "audio" overrides must agree with them, and "classes" may only list its classes.
+    init_from: str = ""
     model: dict[str, Any] = field(default_factory=dict)  # SGNConfig overrides
     audio: dict[str, Any] = field(default_factory=dict)  # AudioConfig overrides
 
@@ -107,7 +115,38 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
         raise UsageError(f"{where}: optimizer must be 'sgd' or 'adam'.")
     if cfg.batch_size < 1 or cfg.epochs < 1 or cfg.num_sources < 1:
         raise UsageError(f"{where}: batch_size, epochs and num_sources must be positive.")
+    if not 0.0 <= cfg.coherent <= 1.0:
+        raise UsageError(f"{where}: coherent must be between 0 and 1, got {cfg.coherent}.")
     return cfg
+
+
+def _init_checkpoint(cfg: TrainConfig):
+    """The checkpoint ``init_from`` names, checked against the run's settings -> (LoadedCheckpoint, cfg with
+    its classes, model and audio settings)."""
+    from sgnsep.checkpoint import load_checkpoint
+    from sgnsep.registry import resolve_model
+
+    loaded = load_checkpoint(resolve_model(cfg.init_from))
+    where = f"init_from {cfg.init_from}"
+    ck_model, ck_audio = dataclasses.asdict(loaded.meta.model), dataclasses.asdict(loaded.meta.audio)
+    for section, given, saved in (("model", cfg.model, ck_model), ("audio", cfg.audio, ck_audio)):
+        differ = sorted(k for k, v in given.items() if k in saved and saved[k] != v and k != "num_classes")
+        unknown = sorted(k for k in given if k not in saved)
+        if differ or unknown:
+            raise UsageError(
+                f"{where}: the checkpoint's {section} settings differ from the run's "
+                f"({', '.join(f'{k}={saved.get(k)!r} vs {given[k]!r}' for k in differ + unknown)}).",
+                hint=f"Drop those '{section}' settings: a fine-tuned model keeps the checkpoint's.",
+            )
+    extra = [c for c in cfg.classes if c not in loaded.meta.classes]
+    if extra:
+        raise UsageError(
+            f"{where}: the checkpoint has no class {', '.join(map(repr, extra))}.",
+            hint=f"Its classes: {', '.join(loaded.meta.classes)}. Train a new model for other classes.",
+        )
+    ck_model.pop("num_classes", None)
+    fitted = dataclasses.replace(cfg, classes=list(loaded.meta.classes), model=ck_model, audio=ck_audio)
+    return loaded, fitted
 
 
 # --- optimizer state without pickle -------------------------------------------------------------------
@@ -254,6 +293,10 @@ def train(
             f"{run_dir} already holds a training run.",
             hint="Pass --resume to continue it, or choose another --out.",
         )
+    init = None
+    if cfg.init_from and not resume:  # a resumed run's saved config already holds the checkpoint's settings
+        # the checkpoint's classes, in its order (class tokens are indexed by position)
+        init, cfg = _init_checkpoint(cfg)
     audio = cfg.audio_config()
     train_set = load_dataset(
         cfg.dataset, cfg.data_dir or None, split="train", sample_rate=audio.sample_rate,
@@ -266,7 +309,10 @@ def train(
     classes = train_set.classes
     mcfg = cfg.model_config(len(classes))
     torch.manual_seed(cfg.seed)
-    model = SGN(mcfg, input_size=audio.warp_bins).to(device)
+    model = SGN(mcfg, input_size=audio.warp_bins)
+    if init is not None:
+        model.load_state_dict(init.model.state_dict())
+    model = model.to(device)
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
@@ -284,7 +330,8 @@ def train(
     val_batches = []
     for start in range(0, cfg.val_mixtures, 16):
         n = min(16, cfg.val_mixtures - start)
-        pairs = [sample_mixture(val_set, cfg.num_sources, audio.segment_samples, vrng) for _ in range(n)]
+        pairs = [sample_mixture(val_set, cfg.num_sources, audio.segment_samples, vrng, coherent=cfg.coherent)
+                 for _ in range(n)]
         val_batches.append(
             make_batch(
                 torch.from_numpy(np.stack([p[0] for p in pairs])),
@@ -372,7 +419,8 @@ def train(
             n_src = cfg.num_sources if cfg.max_sources <= cfg.num_sources else int(
                 rng.integers(cfg.num_sources, cfg.max_sources + 1)
             )
-            pairs = [sample_mixture(train_set, n_src, audio.segment_samples, rng) for _ in range(per_rank_batch)]
+            pairs = [sample_mixture(train_set, n_src, audio.segment_samples, rng, coherent=cfg.coherent)
+                     for _ in range(per_rank_batch)]
             batch = make_batch(
                 torch.from_numpy(np.stack([p[0] for p in pairs])),
                 torch.from_numpy(np.stack([p[1] for p in pairs])),

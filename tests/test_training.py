@@ -167,3 +167,41 @@ def test_cli_train_from_a_json_config(solos, tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     r = run_cli("train", "--config", tmp_path / "bad.json", "--out", tmp_path / "run2")
     assert r.returncode == 2 and "cannot read it as JSON" in r.stderr
+
+
+def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_settings(tone_model_dir, solos, tmp_path):
+    from sgnsep.checkpoint import load_checkpoint
+    from tests.test_separate import run_cli
+
+    start = load_checkpoint(tone_model_dir)
+    # lr 0: the run's weights stay the checkpoint's, so "last" must equal it exactly (parameters; batch-norm
+    # running statistics move in training mode whatever the learning rate)
+    cfg = cfg_for(solos, init_from=str(tone_model_dir), lr=0.0, steps_per_epoch=2, checkpoint_every=2,
+                  val_mixtures=4, model={}, audio={}, classes=[])
+    result = train(cfg, tmp_path / "same")
+    tuned = load_checkpoint(tmp_path / "same" / "last")
+    assert tuned.meta.classes == start.meta.classes and tuned.meta.model == start.meta.model
+    assert tuned.meta.audio == start.meta.audio
+    tuned_params = dict(tuned.model.named_parameters())
+    for k, v in start.model.named_parameters():
+        assert torch.equal(v, tuned_params[k]), k
+    saved = json.loads((tmp_path / "same" / "state.json").read_text())["config"]
+    assert saved["init_from"] == str(tone_model_dir) and saved["classes"] == list(start.meta.classes)
+    # fine-tuning from the trained model scores far better at its first validation than a random start does
+    scratch = train(cfg_for(solos, lr=0.0, steps_per_epoch=2, checkpoint_every=2, val_mixtures=4), tmp_path / "scratch")
+    assert result.best_val_sdri > scratch.best_val_sdri + 3.0, (result.best_val_sdri, scratch.best_val_sdri)
+    # through the CLI, and --resume of a fine-tuned run continues it
+    r = run_cli("train", "--data-dir", solos, "--init-from", tone_model_dir, "--out", tmp_path / "cli",
+                "--set", "steps_per_epoch=4", "--set", "epochs=1", "--set", "batch_size=2",
+                "--set", "checkpoint_every=2", "--set", "val_mixtures=2", "--set", "optimizer=adam", "--max-steps", "2")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--out", tmp_path / "cli", "--resume")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "cli" / "state.json").read_text())["step"] == 4
+    # settings that contradict the checkpoint are refused with the reason
+    with pytest.raises(UsageError, match="unet_ngf"):
+        train(cfg_for(solos, init_from=str(tone_model_dir), model={"unet_ngf": TINY.unet_ngf * 2}, audio={}),
+              tmp_path / "bad")
+    with pytest.raises(UsageError, match="no class 'tuba'"):
+        train(cfg_for(solos, init_from=str(tone_model_dir), model={}, audio={}, classes=["tuba"]), tmp_path / "bad2")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()
