@@ -82,7 +82,7 @@ class CheckpointMeta:
             classes=classes,
             model=model,
             audio=audio,
-            architecture=data.get("architecture", "sgn"),
+            architecture=check_architecture(data.get("architecture", "sgn"), where=where),
             name=data.get("name", ""),
             sgnsep_version=data.get("sgnsep_version", "unknown"),
             training=data.get("training", {}) or {},
@@ -160,12 +160,32 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def build_model(meta: CheckpointMeta) -> torch.nn.Module:
+# The networks a checkpoint can hold: SGN (sgnsep/model.py) and the paper's baselines (sgnsep/baselines.py).
+# All take the same input and config and share the output contract, so everything downstream is the same.
+ARCHITECTURES = ("sgn", "cunet", "unet")
+
+
+def check_architecture(architecture: Any, *, where: str) -> str:
+    if architecture not in ARCHITECTURES:
+        raise ModelError(
+            f"{where}: unknown architecture {architecture!r}; this sgnsep knows "
+            f"{', '.join(repr(a) for a in ARCHITECTURES)}.",
+            hint="Set architecture to one of them, or upgrade sgnsep if a newer one wrote this.",
+        )
+    return architecture
+
+
+def build_network(architecture: str, cfg: SGNConfig, input_size: int) -> torch.nn.Module:
+    """A freshly initialised network of ``architecture`` for the model config ``cfg``."""
+    from sgnsep.baselines import ClassHeadUNet, ConditionedUNet
     from sgnsep.model import SGN
 
-    if meta.architecture != "sgn":
-        raise ModelError(f"Unknown architecture {meta.architecture!r} in the model config; this sgnsep knows 'sgn'.")
-    return SGN(meta.model, input_size=meta.audio.warp_bins)
+    networks = {"sgn": SGN, "cunet": ConditionedUNet, "unet": ClassHeadUNet}
+    return networks[check_architecture(architecture, where="model config")](cfg, input_size=input_size)
+
+
+def build_model(meta: CheckpointMeta) -> torch.nn.Module:
+    return build_network(meta.architecture, meta.model, meta.audio.warp_bins)
 
 
 def strict_load(model: torch.nn.Module, state: dict[str, torch.Tensor], *, where: str) -> None:

@@ -1,7 +1,7 @@
 """The `sgnsep` command line: parse, call the library, render. All behaviour lives in the library.
 
 Exit codes: 0 success; 1 internal error or mixed failures; 2 usage; 3 input audio; 4 output; 5 model;
-6 device; 130 interrupted (Ctrl-C or SIGTERM).
+6 device; 8 nothing detected (separate --sources auto); 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -47,6 +47,15 @@ ModelOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")]
+ModelsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registered model name, local checkpoint folder, or Hub id owner/name\\[@revision]. Repeat it to "
+        "compare several models on the same mixtures.",
+    ),
+]
 
 
 def _default_model() -> str:
@@ -113,14 +122,26 @@ SEPARATE_HELP = """Separate the classes you name from audio files or folders.
 
   sgnsep separate song.mp3 --sources cello --model ./runs/mine --json > manifest.json
 
-Outputs go to OUT/<model>/<track>/<class>.<ext> at the input's sample rate and channel count.
+  sgnsep separate song.wav --sources auto
+
+  sgnsep separate song.wav -s violin,cello --gain violin=-6,cello=+3 --plot
+
+Outputs go to OUT/<model>/<track>/<class>.<ext> at the input's sample rate and channel count. --sources auto
+separates the classes `sgnsep detect` finds present (exit 8 if none); --gain adds remix.<ext> (stems with
+gains plus the residual) and --plot separation.png, next to the stems.
 """
 
 
 @app.command(help=SEPARATE_HELP)
 def separate(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (wav, flac, ogg, mp3, ...).")],
-    sources: Annotated[str, typer.Option("--sources", "-s", help="Comma-separated classes, e.g. violin,cello.")],
+    sources: Annotated[
+        str,
+        typer.Option(
+            "--sources", "-s",
+            help="Comma-separated classes, e.g. violin,cello; or auto: the classes `sgnsep detect` finds present.",
+        ),
+    ],
     model: ModelOpt = "",
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("separated"),
     name: Annotated[
@@ -137,10 +158,27 @@ def separate(
     ] = 30.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Segments per network batch.")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON manifest on stdout.")] = False,
+    gain: Annotated[
+        str,
+        typer.Option("--gain", help="Also write remix.<ext>: stems with these gains in dB plus the residual, "
+                                    "e.g. violin=-6,cello=+3 (mute silences; scaled down only if it would clip)."),
+    ] = "",
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also write separation.png: spectrograms and masks (needs sgnsep\\[plot]).")
+    ] = False,
+    threshold: Annotated[
+        Optional[float],
+        typer.Option("--threshold", help="With --sources auto: presence probability a class must reach (default 0.5)."),
+    ] = None,
+    min_seconds: Annotated[
+        Optional[float],
+        typer.Option("--min-seconds", help="With --sources auto: seconds a class must be detected over (default 0: one window)."),
+    ] = None,
 ):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sgnsep import audio_io
+    from sgnsep.separation_job import SeparationJob, check_job, run_job
     from sgnsep.separator import Separator
 
     bit_depth = bit_depth or audio_io.default_bit_depth(ext)
@@ -157,13 +195,22 @@ def separate(
             chunk_seconds=chunk_seconds,
             batch_size=batch_size,
         )
-        sep.class_indices(sources)  # fail before touching any file
+        given = {k: v for k, v in (("threshold", threshold), ("min_seconds", min_seconds)) if v is not None}
+        job = SeparationJob(
+            sources, out_dir=out_dir, template=name, ext=ext, bit_depth=bit_depth, residual=residual,
+            overwrite=overwrite, plot=plot, detection=given,
+        )
+        if gain:
+            from sgnsep.remix import parse_gains
+
+            job.gains_db = parse_gains(gain)
+        check_job(sep, job)  # fail before touching any file
     except SgnsepError as e:
         _fail(e)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
 
-    results, failures = [], []
+    results, failures, job_info = [], [], []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -176,18 +223,21 @@ def separate(
         for path in files:
             task = progress.add_task(path.name, total=1.0)
             try:
-                result = sep.separate_file(
-                    path,
-                    sources,
-                    out_dir=out_dir,
-                    template=name,
-                    ext=ext,
-                    bit_depth=bit_depth,
-                    residual=residual,
-                    overwrite=overwrite,
-                    progress=lambda done, total, t=task: progress.update(t, completed=done / total),
+                done = run_job(
+                    sep, path, job, progress=lambda done, total, t=task: progress.update(t, completed=done / total)
                 )
+                result = done.file
                 results.append(result)
+                job_info.append(done.to_json())
+                if done.timeline is not None:
+                    err.print(f"detected in {escape(path.name)}: {escape(', '.join(done.timeline.present))}", highlight=False)
+                if done.remix is not None and done.remix.attenuation_db > 0:
+                    err.print(
+                        f"[yellow]note:[/] the remix of {escape(path.name)} would peak at "
+                        f"{done.remix.to_json()['peak_dbfs']:+.1f} dBFS and clip; it was scaled down by "
+                        f"{done.remix.attenuation_db:.1f} dB to peak at -1 dBFS (the gains' balance is kept).",
+                        highlight=False, soft_wrap=True,
+                    )
                 err.print(
                     f"[green]done[/] {escape(str(path))} -> {escape(str(Path(next(iter(result.outputs.values()))).parent))} "
                     f"({result.seconds:.1f} s audio in {result.elapsed:.1f} s, {result.realtime_factor:.0f}x real time)",
@@ -209,26 +259,245 @@ def separate(
         manifest = {
             "sgnsep_version": __version__,
             "model": {"name": sep.name, "spec": sep.model_spec, "folder": str(sep.folder), "sha256": sep.sha256},
-            "classes": [c.strip() for c in sources.split(",")],
+            "classes": "auto" if job.auto else [c.strip() for c in sources.split(",")],
             "device": str(sep.device),
-            "files": [
-                {
-                    "input": r.input,
-                    "outputs": r.outputs,
-                    "sample_rate": r.sample_rate,
-                    "channels": r.channels,
-                    "seconds": r.seconds,
-                    "elapsed": r.elapsed,
-                    "realtime_factor": r.realtime_factor,
-                }
-                for r in results
-            ],
+            "files": job_info,
             "failures": [{"input": str(p), "error": str(e), "exit_code": e.exit_code} for p, e in failures],
         }
         sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
     if failures:
         codes = {e.exit_code for _, e in failures}
         raise typer.Exit(codes.pop() if len(codes) == 1 else 1)
+
+
+DETECT_HELP = """Which of the model's classes sound in a recording, and when (the presence head of the paper's eq. 7).
+
+[bold]Examples[/]
+
+  sgnsep detect song.wav
+
+  sgnsep detect song.wav --json presence.json --csv presence.csv --plot presence.png
+
+  sgnsep detect song.wav --threshold 0.7 --min-seconds 5 --json - | jq .present
+
+Each window is one model segment (about 5.9 s for the default model), one every --hop seconds. A class is
+present in the file when its probability reaches --threshold in windows that cover at least --min-seconds
+(0: one window is enough). `sgnsep separate FILE --sources auto` separates exactly the classes present.
+--json and --csv take a file name, or - for stdout (the table then goes to stderr).
+"""
+
+
+_SPARK = " \u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
+
+
+def _sparkline(values, threshold: float, width: int = 40) -> str:
+    """Probabilities as block characters, at most ``width`` cells (each the max of its windows); cells at or
+    above the threshold in green."""
+    import numpy as np
+
+    cells = np.array_split(np.asarray(values), min(width, len(values)))
+    text = ""
+    for cell in cells:
+        p = float(cell.max())
+        ch = _SPARK[min(len(_SPARK) - 1, int(round(p * (len(_SPARK) - 1))))]
+        text += f"[green]{ch}[/]" if p >= threshold else f"[dim]{ch}[/]"
+    return text
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60.0)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def _render_detection(timeline, console: Console) -> None:
+    rows = sorted(timeline.summary(), key=lambda r: (not r["present"], -r["max"]))
+    cols = {c: i for i, c in enumerate(timeline.classes)}
+    table = Table(
+        title=f"{escape(Path(timeline.input).name)}: presence of {len(timeline.classes)} classes "
+              f"({timeline.window_seconds:.1f} s windows every {timeline.hop_seconds:g} s over {_clock(timeline.duration)})",
+    )
+    for name, justify in (("class", "left"), ("present", "center"), ("max", "right"), ("mean", "right"),
+                          ("detected", "right"), ("timeline", "left"),
+                          ("where", "left")):
+        table.add_column(name, justify=justify)
+    for r in rows:
+        spans = r["spans"]
+        where = ", ".join(f"{_clock(a)}-{_clock(b)}" for a, b in spans[:3]) + (" ..." if len(spans) > 3 else "")
+        table.add_row(
+            escape(r["class"]), "[green]yes[/]" if r["present"] else "-", f"{r['max']:.2f}", f"{r['mean']:.2f}",
+            f"{r['detected_seconds']:.1f} s", _sparkline(timeline.probabilities[:, cols[r["class"]]], timeline.threshold),
+            escape(where),
+        )
+    console.print(table)
+    present = timeline.present
+    rule = f"threshold {timeline.threshold:g}" + (f", at least {timeline.min_seconds:g} s" if timeline.min_seconds else "")
+    if present:
+        console.print(f"Present ({rule}): {escape(', '.join(present))}", highlight=False)
+    else:
+        console.print(f"No class is present ({rule}).", highlight=False)
+
+
+@app.command(help=DETECT_HELP)
+def detect(
+    file: Annotated[Path, typer.Argument(help="An audio file (wav, flac, ogg, mp3, ...).")],
+    model: ModelOpt = "",
+    threshold: Annotated[float, typer.Option("--threshold", help="Presence probability a class must reach.")] = 0.5,
+    min_seconds: Annotated[
+        float, typer.Option("--min-seconds", help="Seconds a class must be detected over to be present (0: one window).")
+    ] = 0.0,
+    hop: Annotated[float, typer.Option("--hop", help="Seconds between window starts.")] = 1.0,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="Write the timeline as JSON to this file (- for stdout).")] = None,
+    csv_out: Annotated[Optional[str], typer.Option("--csv", help="Write one row per window as CSV to this file (- for stdout).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of the spectrogram and the presence over time (needs sgnsep\\[plot]).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing --json/--csv/--plot files.")] = False,
+    device: DeviceOpt = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per network batch.")] = 16,
+):
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from sgnsep import detection
+    from sgnsep.atomic_write import refuse_existing, write_text_atomic
+    from sgnsep.separator import Separator
+
+    try:
+        detection.check_settings(hop, threshold, min_seconds)
+        if batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {batch_size}.")
+        if json_out == "-" and csv_out == "-":
+            raise UsageError("--json - and --csv - both ask for stdout; send one of them to a file.")
+        files = {k: (None if v in (None, "-") else Path(v)) for k, v in (("json", json_out), ("csv", csv_out))}
+        refuse_existing([files["json"], files["csv"], plot], overwrite)
+        if plot is not None:
+            from sgnsep.plotting import require_matplotlib
+
+            require_matplotlib()
+        from sgnsep.audio_io import probe
+
+        probe(file)  # a missing or unreadable file fails before the model loads
+        sep = Separator(model or _default_model(), device=device)
+        with Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True,
+                      disable=not err.is_terminal) as progress:
+            task = progress.add_task(f"detecting in {file.name}", total=1.0)
+            timeline = detection.detect_file(
+                sep, file, hop_seconds=hop, threshold=threshold, min_seconds=min_seconds, batch_size=batch_size,
+                progress=lambda done, total: progress.update(task, completed=done / total),
+            )
+        json_text = json.dumps({"sgnsep_version": __version__, **timeline.to_json()}, indent=1) + "\n"
+        if files["json"] is not None:
+            write_text_atomic(files["json"], json_text)
+        if files["csv"] is not None:
+            write_text_atomic(files["csv"], timeline.to_csv())
+        if plot is not None:
+            from sgnsep.plotting import presence_figure
+            from sgnsep.resampled_mono import ResampledMono
+
+            presence_figure(timeline, ResampledMono.from_file(file, sep.sample_rate), plot, sep.meta.audio)
+    except SgnsepError as e:
+        _fail(e)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, file)
+    to_stdout = "-" in (json_out, csv_out)
+    _render_detection(timeline, err if to_stdout else out)
+    if json_out == "-":
+        sys.stdout.write(json_text)
+    if csv_out == "-":
+        sys.stdout.write(timeline.to_csv())
+    for what, target in (("timeline", files["json"]), ("windows", files["csv"]), ("figure", plot)):
+        if target is not None:
+            err.print(f"[green]wrote[/] {what} {escape(str(target))}", highlight=False)
+
+
+EMBED_HELP = """Picture the model's class embeddings over a folder of labelled clips (the paper's figure 3).
+
+Does each class form its own group?
+
+[bold]Examples[/]
+
+  sgnsep embed data/gm17 --out embeddings.png
+
+  sgnsep embed my_solos --method tsne --csv points.csv --max-clips-per-class 50
+
+  sgnsep embed sgnsep/data/testset/chorales-2src --layout stems
+
+For a clip of class k the point is the embedding g_k the model computes from it (its class token after the
+transformer and grouping), averaged over up to --windows-per-clip segments. PCA needs nothing more; t-SNE
+needs scikit-learn (pip install 'sgnsep\\[embed]'). The table gives each class's leave-one-out nearest-centroid
+accuracy in the full embedding space. Layouts: solos DIR/<class>/*.wav, or stems DIR/<track>/<class>.wav.
+"""
+
+
+@app.command(help=EMBED_HELP)
+def embed(
+    folder: Annotated[Path, typer.Argument(help="Folder of clips: DIR/<class>/*.wav (or stems DIR/<track>/<class>.wav).")],
+    model: ModelOpt = "",
+    out_png: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("embeddings.png"),
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Also write the 2-D points (path, class, x, y) as CSV.")] = None,
+    method: Annotated[str, typer.Option("--method", help="pca (default) or tsne (needs scikit-learn).")] = "pca",
+    layout: Annotated[str, typer.Option("--layout", help="solos, stems or auto.")] = "auto",
+    windows_per_clip: Annotated[int, typer.Option("--windows-per-clip", help="Segments averaged per clip.")] = 4,
+    max_clips: Annotated[int, typer.Option("--max-clips-per-class", help="Use at most this many clips per class (0: all).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of t-SNE.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing --out/--csv files.")] = False,
+    device: DeviceOpt = "auto",
+):
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from sgnsep import embedding
+    from sgnsep.atomic_write import refuse_existing, write_text_atomic
+    from sgnsep.plotting import embedding_figure, require_matplotlib
+    from sgnsep.separator import Separator
+
+    _show_library_warnings()
+    try:
+        method = method.strip().lower()
+        if method not in embedding.METHODS:
+            raise UsageError(f"Unknown --method '{method}'; use pca or tsne.")
+        if max_clips < 0:
+            raise UsageError(f"--max-clips-per-class must be 0 (all) or more, got {max_clips}.")
+        if out_png.suffix.lower() != ".png":
+            raise UsageError(f"--out {out_png}: the picture is a PNG; name it *.png.")
+        refuse_existing([out_png, csv_out], overwrite)
+        require_matplotlib()
+        if method == "tsne":
+            embedding.require_sklearn()
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a folder.", hint="Pass a folder of clips, DIR/<class>/*.wav.")
+        sep = Separator(model or _default_model(), device=device)
+        with Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True,
+                      disable=not err.is_terminal) as progress:
+            task = progress.add_task("embedding clips", total=1.0)
+            result = embedding.embedding_map(
+                sep, folder, method=method, layout=layout, windows_per_clip=windows_per_clip,
+                max_per_class=max_clips or None, seed=seed,
+                progress=lambda done, total: progress.update(task, completed=done / total),
+            )
+        if result.skipped:
+            err.print(f"[yellow]note:[/] skipped {len(result.skipped)} folder(s)/stem(s) of classes the model does not "
+                      f"know: {escape(', '.join(result.skipped[:8]))}{' ...' if len(result.skipped) > 8 else ''}",
+                      highlight=False, soft_wrap=True)
+        title = (f"{sep.name}: class embeddings g of {len(result.clips)} clips in {folder.name} "
+                 f"({'PCA' if method == 'pca' else 't-SNE'})")
+        embedding_figure(result.points, result.labels, out_png, title=title,
+                         axis_labels=embedding.axis_labels(result.vectors, method))
+        if csv_out is not None:
+            write_text_atomic(csv_out, result.to_csv())
+    except SgnsepError as e:
+        _fail(e)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    table = Table(title=f"{escape(sep.name)}: class embeddings of {len(result.clips)} clips ({result.layout} layout)")
+    for col, justify in (("class", "left"), ("clips", "right"), ("nearest-centroid accuracy", "right")):
+        table.add_column(col, justify=justify)
+    counts = {c: result.labels.count(c) for c in result.accuracy}
+    for name, acc in result.accuracy.items():
+        table.add_row(escape(name), str(counts[name]), "-" if acc is None else f"{acc:.0%}")
+    out.print(table)
+    scored = [a for a in result.accuracy.values() if a is not None]
+    if scored:
+        out.print(f"Mean nearest-centroid accuracy {sum(scored) / len(scored):.0%} (leave-one-out, in the full "
+                  "embedding space; 100% means every clip is closest to its own class).", highlight=False)
+    err.print(f"[green]wrote[/] {escape(str(out_png))}" + (f" and {escape(str(csv_out))}" if csv_out else ""),
+              highlight=False)
 
 
 @app.command(help="List the registered models: classes, sample rate, size and where the weights come from.")
@@ -289,6 +558,11 @@ mixture and the oracle masks on the same mixtures.
 
   sgnsep eval --model runs/x/best --data-dir data/gm17 --dataset solos --num-sources 3 --segments 200 --out r.json --csv r.csv
 
+  sgnsep eval --model runs/sgn/best --model runs/cunet/best --model runs/unet/best
+
+Several --model options are scored side by side on identical mixtures (the baselines once), on the classes
+all of them know; they must share a sample rate.
+
 Layouts: stems (DIR/<track>/<class>.wav, optional mixture.wav) or solos (DIR/<class>/*.wav: mixtures of
 N distinct classes drawn from --seed, each scaled by 1/N, 65535-sample segments, from the test split).
 """
@@ -296,7 +570,7 @@ N distinct classes drawn from --seed, each scaled by 1/N, 65535-sample segments,
 
 @app.command("eval", help=EVAL_HELP)
 def eval_command(
-    model: ModelOpt = "",
+    model: ModelsOpt = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Stems or solos folder.")] = None,
     dataset: Annotated[str, typer.Option("--dataset", help="stems, solos, or auto (detect).")] = "auto",
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: sdr, sir, sar, si-sdr.")] = "sdr,sir,sar,si-sdr",
@@ -310,6 +584,10 @@ def eval_command(
     out_csv: Annotated[Optional[Path], typer.Option("--csv", help="Write per-track results as CSV.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing --out/--csv files.")] = False,
     device: DeviceOpt = "auto",
+    plot: Annotated[
+        Optional[Path],
+        typer.Option("--plot", help="Write a PNG chart of the per-class scores next to the baselines (needs sgnsep\\[plot])."),
+    ] = None,
 ):
     from rich.progress import Progress
 
@@ -319,9 +597,13 @@ def eval_command(
     try:
         metric_list = [m.strip().lower() for m in metrics.split(",") if m.strip()]
         base_list = [] if baselines.strip().lower() == "none" else [b.strip() for b in baselines.split(",") if b.strip()]
-        for target in (out_json, out_csv):
+        for target in (out_json, out_csv, plot):
             if target is not None and target.exists() and not overwrite:
                 raise OutputError(f"{target} already exists.", hint="Pass --overwrite or choose another name.")
+        if plot is not None:
+            from sgnsep.plotting import require_matplotlib
+
+            require_matplotlib()  # before the evaluation, not after it
         if data_dir is None:
             data_dir = PACKAGED_TESTSETS / "chorales-2src"
             err.print(
@@ -333,16 +615,24 @@ def eval_command(
             )
         if not data_dir.is_dir():
             raise UsageError(f"--data-dir {data_dir} is not a folder.")
-        sep = Separator(model or _default_model(), device=device)
+        seps = [Separator(m, device=device) for m in ([m for m in model or [] if m] or [_default_model()])]
+        sep = seps[0]
+        classes = ev.common_classes(seps) if len(seps) > 1 else sep.classes
+        if len(classes) < len(sep.classes):
+            left_out = [c for c in sep.classes if c not in classes]
+            err.print(f"Evaluating on the {len(classes)} classes every model knows; left out: {escape(', '.join(left_out))}.",
+                      highlight=False)
         wanted = sep.class_names(sources) if sources else None
+        for s in seps[1:] if wanted else []:
+            s.class_indices(wanted)  # each model must know every class asked for
         if dataset == "auto":
-            dataset = "solos" if any((data_dir / c).is_dir() for c in sep.classes) else "stems"
+            dataset = "solos" if any((data_dir / c).is_dir() for c in classes) else "stems"
         if dataset == "stems":
             # Read track by track (not all at once): memory stays that of one track.
-            examples = ev.stems_examples(data_dir, sep.classes, sep.meta.audio, wanted)
+            examples = ev.stems_examples(data_dir, classes, sep.meta.audio, wanted)
         elif dataset == "solos":
             examples = ev.solos_examples(
-                data_dir, sep.classes, sep.meta.audio, num_sources=num_sources, segments=segments,
+                data_dir, classes, sep.meta.audio, num_sources=num_sources, segments=segments,
                 seed=seed, split=split, sources=wanted,
             )
         else:
@@ -354,13 +644,18 @@ def eval_command(
         with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("evaluating", total=total)
             report = ev.evaluate(
-                sep, iter(examples), metrics=metric_list, baselines=base_list, data_info=info,
+                seps, iter(examples), metrics=metric_list, baselines=base_list, data_info=info,
                 progress=lambda n: progress.update(task, completed=n),
             )
         if out_json is not None:
             ev.write_json(report, out_json)
         if out_csv is not None:
             ev.write_csv(report, out_csv)
+        if plot is not None:
+            from sgnsep.plotting import eval_figure
+
+            eval_figure(report, plot)
+            err.print(f"[green]wrote[/] chart {escape(str(plot))}", highlight=False)
     except SgnsepError as e:
         _fail(e)
     except KeyboardInterrupt as exc:
@@ -371,8 +666,11 @@ def eval_command(
 def _render_eval(report) -> None:
     summary = report.summary()
     keys = list(report.metrics) + (["sdri"] if "sdr" in report.metrics else [])
-    table = Table(title=f"{escape(str(report.model['name']))} on {escape(str(report.data.get('dir')))} ({report.data.get('mixtures')} mixtures, "
-                        f"{report.data.get('dataset')}, {report.data.get('sample_rate')} Hz): mean ± std (median), dB")
+    models = [m["method"] for m in report.models]
+    what = ", ".join(models) if len(models) > 1 else str(report.model["name"])
+    where = (f"on {escape(str(report.data.get('dir')))} ({report.data.get('mixtures')} mixtures, "
+             f"{report.data.get('dataset')}, {report.data.get('sample_rate')} Hz)")
+    table = Table(title=f"{escape(what)} {where}: mean ± std (median), dB")
     table.add_column("method")
     table.add_column("class")
     for k in keys:
@@ -386,10 +684,20 @@ def _render_eval(report) -> None:
                 f"{stats[k]['mean']:.2f} ± {stats[k]['std']:.2f} ({stats[k]['median']:.2f})" if k in stats else "-"
                 for k in keys
             ]
-            table.add_row(method if i == 0 else "", name, *cells, end_section=(i == len(names) - 1))
+            table.add_row(escape(method) if i == 0 else "", escape(name), *cells, end_section=(i == len(names) - 1))
         if "silent" in groups:
-            out.print(f"{method}: silent cases excluded from means: {groups['silent']}")
+            out.print(f"{escape(method)}: silent cases excluded from means: {groups['silent']}", highlight=False)
     out.print(table)
+    if len(models) > 1:  # the comparison at a glance: one row per model, then the baselines
+        side = Table(title="Side by side: mean over every source, dB")
+        side.add_column("method")
+        for k in keys:
+            side.add_column(k.upper(), justify="right")
+        for method in report.methods:
+            overall = summary.get(method, {}).get("overall", {})
+            side.add_row(escape(method), *(f"{overall[k]['mean']:.2f}" if k in overall else "-" for k in keys),
+                         end_section=(method == models[-1]))
+        out.print(side)
     out.print(f"Evaluated in {report.seconds:.1f} s. SDRi is the model's SDR minus the mixture's on the same source.")
 
 

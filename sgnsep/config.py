@@ -60,6 +60,22 @@ class SGNConfig:
     class_token_loss_weight: float = 1.0  # eq. 7 CE(h_i, e_i)
     presence_loss_weight: float = 1.0  # eq. 7 BCE(y_i, p_i)
     mask_threshold: float = 0.5  # ground truth m_i = w_i > 0.5 w_mix (section III-C)
+    # The label-conditioned baseline, architecture "cunet" (sgnsep/baselines.py; the other architectures
+    # ignore these). Conditioned U-Net paper (Slizovskaia, Haro & Gomez), section 3.2.1 and Table III.
+    # Where FiLM goes: "encoder" (every down block but the innermost), "bottleneck" or "final". With label
+    # conditioning, FiLM-encoder scores best in SDR, SI-SDR and SAR (Table III, Exp. 9; Exp. 8 and 10 are
+    # the other two).
+    cunet_film_at: str = "encoder"
+    # "complex": one (gamma, beta) per feature map, FiLM as defined in eq. 5 and used in eq. 8-9; "simple":
+    # one pair per layer (the "FiLM simple" of Meseguer-Brocal & Peeters' C-U-Net).
+    cunet_film_type: str = "complex"
+    # "target": the control network gets the one-hot vector of the class to extract and the U-Net runs once
+    # per requested class (C-U-Net); "present": it gets the multi-hot vector of every class asked for (the
+    # paper's weak label c_l) and one pass yields one mask per class (Table III's set-up).
+    cunet_condition: str = "target"
+    # 0: gamma, beta = a linear map of the label vector (f_j of eq. 8); > 0: one ReLU hidden layer of this
+    # width first (C-U-Net's "dense" control network).
+    cunet_control_hidden: int = 0
 
     def __post_init__(self):
         problems = []
@@ -73,6 +89,14 @@ class SGNConfig:
             problems.append("unet_depth must be >= 2")
         if self.grouping_scale not in ("inv_sqrt_d", "none"):
             problems.append("grouping_scale must be 'inv_sqrt_d' or 'none'")
+        if self.cunet_film_at not in ("encoder", "bottleneck", "final"):
+            problems.append("cunet_film_at must be 'encoder', 'bottleneck' or 'final'")
+        if self.cunet_film_type not in ("complex", "simple"):
+            problems.append("cunet_film_type must be 'complex' or 'simple'")
+        if self.cunet_condition not in ("target", "present"):
+            problems.append("cunet_condition must be 'target' or 'present'")
+        if self.cunet_control_hidden < 0:
+            problems.append("cunet_control_hidden must be >= 0")
         if problems:
             raise ModelError("Invalid model config: " + "; ".join(problems) + ".")
 

@@ -47,3 +47,9 @@ class DeviceError(SgnsepError):
     """The requested compute device is not available."""
 
     exit_code = 6
+
+
+class NothingDetectedError(SgnsepError):
+    """``--sources auto`` found none of the model's classes present in a file, so there is nothing to separate."""
+
+    exit_code = 8

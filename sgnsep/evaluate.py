@@ -10,6 +10,11 @@ plus SI-SDR). Each result is read between a floor and a ceiling computed on the 
 - ``oracle-irm``: the ideal ratio mask ``|S_i| / sum_j |S_j|`` on the same STFT.
 
 Silent references or estimates are reported as PES/EPS (Conditioned U-Net paper) and left out of the means.
+
+Several models (``evaluate([sep_a, sep_b], ...)``, `sgnsep eval --model A --model B`) are scored on the
+same mixtures in one run, with the baselines computed once; each model is then a method named after it.
+They must work at the same sample rate, and are evaluated on the classes all of them know
+(:func:`common_classes`).
 """
 
 from __future__ import annotations
@@ -158,6 +163,9 @@ class EvalReport:
     methods: list[str]
     records: list[dict[str, Any]] = field(default_factory=list)  # one per (track, class, method)
     seconds: float = 0.0
+    # Every model evaluated, with the method name its records carry ("model" when there is one; ``model``
+    # above is then that model, and with several it is the first).
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
         """{method: {class or "overall": {metric: {mean, median, std, n}}}}, plus sdri for the model."""
@@ -191,12 +199,59 @@ class EvalReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model, "data": self.data, "metrics": self.metrics, "methods": self.methods,
-            "summary": self.summary(), "records": self.records, "seconds": self.seconds,
+            "summary": self.summary(), "records": self.records, "seconds": self.seconds, "models": self.models,
         }
 
 
+def model_labels(separators: Sequence[Any]) -> list[str]:
+    """The method name of each model in a report: "model" when there is one (the report's historical
+    schema), else each model's name, made unique (its --model spec where names repeat, then #2, #3, ...)."""
+    if len(separators) == 1:
+        return ["model"]
+    names = [s.name for s in separators]
+    labels: list[str] = []
+    for sep, name in zip(separators, names):
+        base = name if names.count(name) == 1 else sep.model_spec
+        label, k = base, 2
+        while label in labels or label in BASELINES or label == "model":
+            label, k = f"{base}#{k}", k + 1
+        labels.append(label)
+    return labels
+
+
+def common_classes(separators: Sequence[Any]) -> list[str]:
+    """The classes every model knows, in the first model's order and spelling.
+
+    Models are compared on identical signals at their sample rate (the paper's protocol), so they must share
+    it; classes only some of them know are left out rather than refused, so that a model trained on more
+    classes can still be compared with one trained on fewer.
+    """
+    rates = {s.sample_rate for s in separators}
+    if len(rates) > 1:
+        listed = ", ".join(f"{s.name} {s.sample_rate} Hz" for s in separators)
+        raise UsageError(
+            f"The models work at different sample rates ({listed}); they can only be compared at one.",
+            hint="Compare models trained with the same audio.sample_rate.",
+        )
+    others = [{c.lower() for c in s.classes} for s in separators[1:]]
+    common = [c for c in separators[0].classes if all(c.lower() in known for known in others)]
+    if not common:
+        raise UsageError(
+            "The models have no class in common, so there is nothing to compare them on.",
+            hint="; ".join(f"{s.name}: {', '.join(s.classes)}" for s in separators) + ".",
+        )
+    return common
+
+
+def _model_info(separator) -> dict[str, Any]:
+    return {
+        "name": separator.name, "folder": str(separator.folder), "sha256": separator.sha256,
+        "architecture": separator.meta.architecture,
+    }
+
+
 def evaluate(
-    separator,
+    separator,  # a Separator, or a list of them to compare on the same mixtures
     examples: Iterator[Example],
     *,
     metrics: Sequence[str] = ("sdr", "sir", "sar"),
@@ -204,7 +259,7 @@ def evaluate(
     data_info: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EvalReport:
-    """Run the model and the baselines on the same mixtures and score them all."""
+    """Run the model(s) and the baselines on the same mixtures and score them all."""
     started = time.perf_counter()
     bad = [m for m in metrics if m not in METRICS]
     if bad or not metrics:
@@ -212,14 +267,24 @@ def evaluate(
     bad = [b for b in baselines if b not in BASELINES]
     if bad:
         raise UsageError(f"Unknown baseline(s) {', '.join(bad)}; choose from {', '.join(BASELINES)}.")
+    separators = list(separator) if isinstance(separator, (list, tuple)) else [separator]
+    if not separators:
+        raise UsageError("No model to evaluate.")
+    if len(separators) > 1:
+        common_classes(separators)  # same sample rate, some class in common
+    labels = model_labels(separators)
+    separator = separators[0]
     audio = separator.meta.audio
-    methods = ["model", *baselines]
+    methods = [*labels, *baselines]
     report = EvalReport(
-        model={"name": separator.name, "folder": str(separator.folder), "sha256": separator.sha256},
-        data=data_info or {}, metrics=list(metrics), methods=methods,
+        model=_model_info(separator), data=data_info or {}, metrics=list(metrics), methods=methods,
+        models=[{"method": label, **_model_info(s)} for label, s in zip(labels, separators)],
     )
     for count, ex in enumerate(examples, 1):
-        estimates = {"model": np.stack(list(separator.separate(ex.mixture, audio.sample_rate, ex.classes).values()))}
+        estimates = {
+            label: np.stack(list(sep.separate(ex.mixture, audio.sample_rate, ex.classes).values()))
+            for label, sep in zip(labels, separators)
+        }
         for b in baselines:
             if b == "mixture":
                 estimates[b] = None  # scored below, once
@@ -238,7 +303,7 @@ def evaluate(
                     rec[m] = getattr(s, m.replace("-", "_"))
                 if s.status != "ok":
                     rec["pes"], rec["eps"] = s.pes, s.eps
-                if method == "model" and "sdr" in metrics and s.sdr is not None and base.sdr is not None:
+                if method in labels and "sdr" in metrics and s.sdr is not None and base.sdr is not None:
                     rec["sdri"] = s.sdr - base.sdr
                 report.records.append(rec)
         if progress:

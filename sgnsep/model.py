@@ -274,17 +274,23 @@ def sgn_loss(
     L_rec = sum over the N sources of BCE(m_i, m_hat_i) (eq. 8), averaged over bins and batch, optionally
     weighted per bin as Sound of Pixels does (``weight``, (B, 1, H, T)). L_group (eq. 7) = sum_i CE(h_i, e_i)
     against class index i + sum_i BCE(y_i, p_i) against the multi-hot ``present`` (B, C).
+
+    ``out`` may also be a baseline's output (sgnsep/baselines.py): without class tokens or a presence head
+    (``class_logits`` / ``presence_logits`` None) those terms are zero and L = L_rec.
     """
     rec = F.binary_cross_entropy_with_logits(
         out.mask_logits, target_masks, weight=weight, reduction="none"
     ).mean(dim=(0, 2, 3)).sum()
-    zero = out.presence_logits.new_zeros(())
+    zero = out.mask_logits.new_zeros(())
     if out.class_logits is not None:
         b, c, _ = out.class_logits.shape
         target = torch.arange(c, device=out.class_logits.device).expand(b, c)
         ce = F.cross_entropy(out.class_logits.reshape(b * c, c), target.reshape(-1), reduction="sum") / b
     else:
         ce = zero
-    bce = F.binary_cross_entropy_with_logits(out.presence_logits, present, reduction="sum") / present.shape[0]
+    if out.presence_logits is not None:
+        bce = F.binary_cross_entropy_with_logits(out.presence_logits, present, reduction="sum") / present.shape[0]
+    else:
+        bce = zero
     total = rec + cfg.class_token_loss_weight * ce + cfg.presence_loss_weight * bce
     return SGNLoss(total, rec, ce, bce)

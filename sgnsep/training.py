@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from sgnsep import __version__
-from sgnsep.checkpoint import CheckpointMeta, _atomic_write_bytes, save_checkpoint
+from sgnsep.checkpoint import CheckpointMeta, _atomic_write_bytes, build_network, check_architecture, save_checkpoint
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
 from sgnsep.datasets import load_dataset, sample_mixture
 from sgnsep.errors import SgnsepError, UsageError
 from sgnsep.mixing import make_batch
-from sgnsep.model import SGN, sgn_loss
+from sgnsep.model import sgn_loss
 
 
 class TrainingDiverged(SgnsepError):
@@ -71,6 +71,10 @@ class TrainConfig:
     # "sgn-gm-small") instead of a random initialisation. Its model and audio settings and its classes are
     # used; "model" and "audio" overrides must agree with them, and "classes" may only list its classes.
     init_from: str = ""
+    # The network: "sgn" (the paper's), or one of the baselines it compares against (sgnsep/baselines.py):
+    # "cunet" (label-conditioned U-Net, FiLM) or "unet" (U-Net alone, one mask head per class). Everything
+    # else in this recipe (data, loss, budget) is shared, so runs that differ only here compare the models.
+    architecture: str = "sgn"
     model: dict[str, Any] = field(default_factory=dict)  # SGNConfig overrides
     audio: dict[str, Any] = field(default_factory=dict)  # AudioConfig overrides
 
@@ -117,6 +121,7 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
         raise UsageError(f"{where}: batch_size, epochs and num_sources must be positive.")
     if not 0.0 <= cfg.coherent <= 1.0:
         raise UsageError(f"{where}: coherent must be between 0 and 1, got {cfg.coherent}.")
+    check_architecture(cfg.architecture, where=where)
     return cfg
 
 
@@ -138,6 +143,11 @@ def _init_checkpoint(cfg: TrainConfig):
                 f"({', '.join(f'{k}={saved.get(k)!r} vs {given[k]!r}' for k in differ + unknown)}).",
                 hint=f"Drop those '{section}' settings: a fine-tuned model keeps the checkpoint's.",
             )
+    if loaded.meta.architecture != cfg.architecture:
+        raise UsageError(
+            f"{where}: the checkpoint is a {loaded.meta.architecture!r} model, the run asks for {cfg.architecture!r}.",
+            hint=f"Set architecture={loaded.meta.architecture} (--set architecture={loaded.meta.architecture}) to fine-tune it.",
+        )
     extra = [c for c in cfg.classes if c not in loaded.meta.classes]
     if extra:
         raise UsageError(
@@ -197,7 +207,7 @@ def _si_sdr(ref: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(model: SGN, batches, audio: AudioConfig) -> dict[str, float]:
+def validate(model: torch.nn.Module, batches, audio: AudioConfig) -> dict[str, float]:
     """Scores on the fixed validation mixtures, with the evaluation code of `sgnsep eval`: mean SDR
     improvement over the mixture (BSS Eval v3, as mir_eval) and mean SI-SDR improvement."""
     from sgnsep import frontend
@@ -309,7 +319,7 @@ def train(
     classes = train_set.classes
     mcfg = cfg.model_config(len(classes))
     torch.manual_seed(cfg.seed)
-    model = SGN(mcfg, input_size=audio.warp_bins)
+    model = build_network(cfg.architecture, mcfg, audio.warp_bins)
     if init is not None:
         model.load_state_dict(init.model.state_dict())
     model = model.to(device)
@@ -369,7 +379,7 @@ def train(
 
     def meta(extra: dict[str, Any]) -> CheckpointMeta:
         return CheckpointMeta(
-            classes=classes, model=mcfg, audio=audio, name=name or run_dir.name,
+            classes=classes, model=mcfg, audio=audio, architecture=cfg.architecture, name=name or run_dir.name,
             training={"config": dataclasses.asdict(cfg), "steps": step, "sgnsep_version": __version__, **extra},
         )
 

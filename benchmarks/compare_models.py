@@ -1,0 +1,192 @@
+"""Train SGN, its baselines and its ablations with one recipe, then score them side by side (weights.md).
+
+    python benchmarks/compare_models.py --out runs/compare                       # the default model's budget
+    python benchmarks/compare_models.py --data-dir data/gm17 --steps 2000 --batch-size 16 --out runs/compare
+    python benchmarks/compare_models.py --out runs/compare --dry-run             # print the commands only
+
+The SGN paper's claims are relative (section IV-B, Tables III-IV): SGN against a U-Net without guidance
+(Sound of Pixels without vision), against a label-conditioned U-Net (the Conditioned U-Net) and against
+itself without class tokens or without grouping. This script trains those five models with the same
+training config (by default `configs/sgn-gm-small.json`, the default model's recipe and budget; only the
+architecture or the ablation switch differs), each with `python -m sgnsep train` into OUT/<variant>/ (a run
+whose folder already holds a training state is continued with --resume), then runs one multi-model
+`sgnsep eval` per packaged test set (chorales-2src, chorales-3src) so that every model is scored on the
+same mixtures, and prints a Markdown table to paste into weights.md (also written to OUT/comparison.md),
+followed by the commands that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTSETS = ROOT / "sgnsep" / "data" / "testset"
+SETS = ("chorales-2src", "chorales-3src")
+METRICS = ("sdr", "sir", "sar", "si-sdr", "sdri")
+# Each variant: the `--set` overrides that make it differ from the shared recipe.
+VARIANTS = {
+    "sgn": ["architecture=sgn"],
+    "cunet": ["architecture=cunet"],
+    "unet": ["architecture=unet"],
+    "sgn-no-tokens": ["architecture=sgn", "model.class_tokens=false"],  # Table III, "w/o SCT"
+    "sgn-no-grouping": ["architecture=sgn", "model.grouping=false"],  # Table III, "w/o CAG"
+}
+DESCRIPTIONS = {
+    "sgn": "SGN (class tokens + category-aware grouping)",
+    "cunet": "Conditioned U-Net (FiLM on the encoder from the class label)",
+    "unet": "U-Net alone, one mask head per class (Sound of Pixels w/o vision)",
+    "sgn-no-tokens": "SGN without source class tokens",
+    "sgn-no-grouping": "SGN without category-aware grouping",
+}
+
+
+def train_commands(args, recipe: dict) -> list[list[str]]:
+    shared: list[str] = []
+    if args.steps is not None:
+        # Keep the recipe's epochs so that its learning-rate steps (in epochs) fall at the same fractions.
+        epochs = int(recipe.get("epochs", 100))
+        shared += [f"steps_per_epoch={max(1, math.ceil(args.steps / epochs))}"]
+    if args.batch_size is not None:
+        shared += [f"batch_size={args.batch_size}"]
+    shared += args.set or []
+    commands = []
+    for name in args.variants:
+        run = args.out / name
+        cmd = [sys.executable, "-m", "sgnsep", "train", "--config", str(args.config), "--out", str(run),
+               "--device", args.device]
+        if args.data_dir is not None:
+            cmd += ["--data-dir", str(args.data_dir)]
+        if args.dataset is not None:
+            cmd += ["--dataset", args.dataset]
+        for pair in shared + VARIANTS[name]:
+            cmd += ["--set", pair]
+        if args.steps is not None:
+            cmd += ["--max-steps", str(args.steps)]
+        if (run / "state.safetensors").is_file():
+            cmd.append("--resume")  # continues where it stopped; a finished run stops at once
+        commands.append(cmd)
+    return commands
+
+
+def checkpoint(args, name: str) -> Path:
+    """The run's best checkpoint (best validation SDRi); its last one if validation never produced a score
+    (possible only for very short runs)."""
+    run = args.out / name
+    return run / "last" if (run / "last").is_dir() and not (run / "best").is_dir() else run / "best"
+
+
+def eval_command(args, testset: str) -> list[str]:
+    cmd = [sys.executable, "-m", "sgnsep", "eval"]
+    for name in args.variants:
+        cmd += ["--model", str(checkpoint(args, name))]
+    return cmd + ["--data-dir", str(TESTSETS / testset), "--metrics", "sdr,sir,sar,si-sdr",
+                  "--out", str(args.out / f"eval-{testset}.json"), "--csv", str(args.out / f"eval-{testset}.csv"),
+                  "--overwrite", "--device", args.device]
+
+
+def shown(cmd: list[str]) -> str:
+    """A command as it reproduces the results: `python`, paths relative to the repository, no --resume."""
+    parts = []
+    for c in cmd:
+        if c == sys.executable:
+            c = "python"
+        elif c.startswith(str(ROOT) + "/"):
+            c = c[len(str(ROOT)) + 1:]
+        if c != "--resume":
+            parts.append(c)
+    return shlex.join(parts)
+
+
+def parameter_count(folder: Path) -> int:
+    from sgnsep.checkpoint import load_checkpoint
+
+    return sum(p.numel() for p in load_checkpoint(folder).model.parameters())
+
+
+def markdown_table(args, reports: dict[str, dict]) -> str:
+    """One row per model (then the mixture and oracle baselines): the overall means of each test set."""
+    sets = list(reports)
+    names = {"sdr": "SDR", "sir": "SIR", "sar": "SAR", "si-sdr": "SI-SDR", "sdri": "SDRi"}
+    head = ["model", "params"] + [f"{s.split('-')[-1].replace('src', ' src')} {names[m]}" for s in sets for m in METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    methods = reports[sets[0]]["methods"]
+    labels = {m["method"]: m for m in reports[sets[0]]["models"]}
+    for method in methods:
+        if method in labels:
+            params = f"{parameter_count(Path(labels[method]['folder'])) / 1e6:.2f} M"
+        else:
+            params = ""
+        cells = []
+        for s in sets:
+            overall = reports[s]["summary"].get(method, {}).get("overall", {})
+            cells += [f"{overall[m]['mean']:.2f}" if m in overall else "-" for m in METRICS]
+        lines.append(f"| {method} | {params} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "compare", help="Folder of the runs and results.")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "sgn-gm-small.json",
+                    help="Training config shared by every variant (default: the default model's).")
+    ap.add_argument("--data-dir", type=Path, help="Training corpus (default: the config's data_dir).")
+    ap.add_argument("--dataset", help="Dataset layout of --data-dir (default: the config's, else solos).")
+    ap.add_argument("--steps", type=int, help="Training steps per model (default: the config's epochs x steps_per_epoch).")
+    ap.add_argument("--batch-size", type=int, help="Batch size (default: the config's).")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="Extra training override for every variant.")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"Comma-separated subset of {', '.join(VARIANTS)}.")
+    ap.add_argument("--sets", default=",".join(SETS), help=f"Comma-separated test sets among {', '.join(SETS)}.")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--dry-run", action="store_true", help="Print the commands and stop.")
+    args = ap.parse_args()
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown += [s for s in sets if s not in SETS]
+    if unknown or not args.variants or not sets:
+        ap.error(f"unknown variant or test set {unknown}; variants: {', '.join(VARIANTS)}; sets: {', '.join(SETS)}")
+    try:
+        recipe = json.loads(args.config.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        ap.error(f"--config {args.config}: cannot read it as JSON ({exc})")
+
+    trainings = train_commands(args, recipe)
+    if args.dry_run:
+        for cmd in trainings + [eval_command(args, s) for s in sets]:
+            print(shlex.join(cmd))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def run(cmd: list[str]) -> None:
+        print("+ " + shlex.join(cmd), file=sys.stderr, flush=True)
+        done = subprocess.run(cmd, check=False)
+        if done.returncode:
+            sys.exit(f"compare_models: this command failed with exit code {done.returncode}: {shlex.join(cmd)}")
+
+    for cmd in trainings:
+        run(cmd)
+    evaluations = [eval_command(args, s) for s in sets]  # after training: which checkpoints exist
+    for cmd in evaluations:
+        run(cmd)
+    commands = trainings + evaluations
+    reports = {s: json.loads((args.out / f"eval-{s}.json").read_text()) for s in sets}
+    rows = "\n".join(f"- `{v}`: {DESCRIPTIONS[v]}" for v in args.variants)
+    text = (
+        f"{markdown_table(args, reports)}\n\nMeans in dB over every source of the packaged test sets "
+        f"({', '.join(sets)}), every model on the same mixtures; `mixture` is the unprocessed input, "
+        f"`oracle-*` the ideal masks.\n\n{rows}\n\nProduced by:\n\n```bash\n"
+        + "\n".join(shown(cmd) for cmd in commands)
+        + "\n```\n"
+    )
+    (args.out / "comparison.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
