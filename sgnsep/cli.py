@@ -155,7 +155,7 @@ def separate(
     overlap: Annotated[float, typer.Option("--overlap", help="Segment overlap fraction, 0 <= x < 1.")] = 0.25,
     chunk_seconds: Annotated[
         float, typer.Option("--chunk-seconds", help="Seconds processed at once (bounds memory).")
-    ] = 30.0,
+    ] = 20.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Segments per network batch.")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON manifest on stdout.")] = False,
     gain: Annotated[
@@ -801,6 +801,11 @@ data_app = typer.Typer(help="Make datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
+def _synth_extra_missing(command: str, exc: ImportError) -> UsageError:
+    return UsageError(f"`sgnsep data {command}` needs the synth extra ({exc.name} is missing).",
+                      hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'")
+
+
 @data_app.command("synth", help="Render an offline corpus of solo instrument clips from General MIDI soundfonts.")
 def data_synth(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (solos layout).")],
@@ -814,8 +819,7 @@ def data_synth(
     try:
         from sgnsep import synth
     except ImportError as exc:
-        _fail(UsageError(f"`sgnsep data synth` needs the synth extra ({exc.name} is missing).",
-                         hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
+        _fail(_synth_extra_missing("synth", exc))
     try:
         manifest = synth.synthesize_corpus(
             out_dir,
@@ -826,8 +830,7 @@ def data_synth(
     except SgnsepError as e:
         _fail(e)
     except ImportError as exc:
-        _fail(UsageError(f"`sgnsep data synth` needs the synth extra ({exc.name} is missing).",
-                         hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
+        _fail(_synth_extra_missing("synth", exc))
     n = len(manifest.get("clips", []))
     err.print(f"[green]wrote[/] {n} clips to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
 
@@ -852,8 +855,7 @@ def data_chorales(
     try:
         from sgnsep import synth
     except ImportError as exc:
-        _fail(UsageError(f"`sgnsep data chorales` needs the synth extra ({exc.name} is missing).",
-                         hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
+        _fail(_synth_extra_missing("chorales", exc))
     try:
         if not 1 <= voices <= 4:
             raise UsageError(f"--voices must be between 1 and 4 (a chorale has four voices), got {voices}.")
@@ -866,8 +868,7 @@ def data_chorales(
     except SgnsepError as e:
         _fail(e)
     except ImportError as exc:
-        _fail(UsageError(f"`sgnsep data chorales` needs the synth extra ({exc.name} is missing).",
-                         hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'"))
+        _fail(_synth_extra_missing("chorales", exc))
     n = len(manifest.get("tracks", []))
     err.print(f"[green]wrote[/] {n} tracks to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
 

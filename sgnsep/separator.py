@@ -92,7 +92,7 @@ class Separator:
         *,
         device: str = "auto",
         overlap: float = 0.25,
-        chunk_seconds: float = 30.0,
+        chunk_seconds: float = 20.0,
         batch_size: int = 4,
         cache_dir: str | None = None,
     ):
