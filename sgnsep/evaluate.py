@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from sgnsep import audio_io, frontend
+from sgnsep.atomic_write import write_text_atomic
 from sgnsep.config import AudioConfig
-from sgnsep.errors import InputAudioError, OutputError, UsageError
+from sgnsep.errors import InputAudioError, UsageError
 from sgnsep.metrics import evaluate_sources
 
 METRICS = ("sdr", "sir", "sar", "si-sdr")
@@ -318,22 +319,6 @@ def evaluate(
     return report
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` under a temporary name and rename it into place; a failure leaves nothing behind."""
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(text, newline="")
-        tmp.replace(path)
-    except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:  # the folder itself is missing or not a folder
-            pass
-        raise OutputError(
-            f"Cannot write {path} ({exc.strerror or exc}).", hint="Choose another file or folder, or free some space."
-        ) from None
-
-
 def write_csv(report: EvalReport, path: Path) -> None:
     import io
 
@@ -343,8 +328,8 @@ def write_csv(report: EvalReport, path: Path) -> None:
     w.writeheader()
     for r in report.records:
         w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    _write_text_atomic(path, buf.getvalue())
+    write_text_atomic(path, buf.getvalue())
 
 
 def write_json(report: EvalReport, path: Path) -> None:
-    _write_text_atomic(path, json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")

@@ -101,6 +101,17 @@ def test_overrides():
         parse_overrides(TrainConfig(), ["learning_rate=1"])
     with pytest.raises(UsageError, match="key=value"):
         parse_overrides(TrainConfig(), ["lr"])
+    assert parse_overrides(TrainConfig(), ["coherent=0.75"]).coherent == 0.75
+    with pytest.raises(UsageError, match="coherent must be between 0 and 1"):
+        parse_overrides(TrainConfig(), ["coherent=2"])
+
+
+def test_cli_train_refuses_a_bad_coherent_fraction_in_one_line(solos, tmp_path):
+    from tests.test_separate import run_cli
+
+    r = run_cli("train", "--data-dir", solos, "--out", tmp_path / "run", "--set", "coherent=1.5")
+    assert r.returncode == 2 and "coherent must be between 0 and 1" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_train_reports_missing_data(tmp_path):
