@@ -55,20 +55,37 @@ def run_cli(args: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def classes_scaling(model: str, device: str, seconds: float = 60.0) -> list[tuple[int, float]]:
-    """In-process time to separate `seconds` of 44.1 kHz stereo audio, for 1..8 requested classes."""
+def classes_scaling(model: str, device: str, seconds: float = 60.0, repeats: int = 3) -> list[tuple[int, float, float, float]]:
+    """Per number of requested classes (1..8): in-process (wall, CPU) seconds to separate `seconds` of
+    44.1 kHz stereo audio, and wall seconds of the network alone (the masks of the model segments covering
+    that audio, one batch). Medians of `repeats` runs, the class counts interleaved so that drift in the
+    machine's speed falls on all of them alike."""
+    import torch
+
     from sgnsep import Separator
 
     sep = Separator(model, device=device)
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.standard_normal((2, int(seconds * RATE)))).astype(np.float32)
+    a = sep.meta.audio
+    segments = int(np.ceil(seconds * a.sample_rate / a.segment_samples / (1 - sep.overlap)))
+    net_in = torch.randn(segments, 1, a.warp_bins, a.segment_frames, device=sep.device)
     sep.separate(audio[:, : RATE * 2], RATE, sep.classes[:1])  # warm-up
-    rows = []
-    for n in range(1, min(8, len(sep.classes)) + 1):
-        start = time.perf_counter()
-        sep.separate(audio, RATE, sep.classes[:n])
-        rows.append((n, time.perf_counter() - start))
-    return rows
+    counts = range(1, min(8, len(sep.classes)) + 1)
+    wall: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, list[float]] = {n: [] for n in counts}
+    net: dict[int, list[float]] = {n: [] for n in counts}
+    for _ in range(repeats):
+        for n in counts:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            sep.separate(audio, RATE, sep.classes[:n])
+            wall[n].append(time.perf_counter() - start)
+            cpu[n].append(time.process_time() - start_cpu)
+            mask_fn = sep._mask_fn(list(range(n)))
+            start = time.perf_counter()
+            mask_fn(net_in)
+            net[n].append(time.perf_counter() - start)
+    return [(n, float(np.median(wall[n])), float(np.median(cpu[n])), float(np.median(net[n]))) for n in counts]
 
 
 def compare_others(path: Path, seconds: float) -> list[tuple[str, float]]:
@@ -116,6 +133,8 @@ def main() -> None:
     ap.add_argument("--sources", default="violin,cello")
     ap.add_argument("--compare", action="store_true", help="also time Open-Unmix umxl and Demucs htdemucs")
     ap.add_argument("--no-classes", action="store_true", help="skip the 1..8 classes scaling")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs per measurement; the table shows the median wall time and the largest peak memory")
     args = ap.parse_args()
 
     import torch
@@ -124,21 +143,26 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, device {args.device}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print("\n| file | audio | wall | real-time factor | peak memory |\n|---|---|---|---|---|")
+        print(f"\n| file | audio | wall (median of {args.repeats}) | real-time factor | peak memory |\n|---|---|---|---|---|")
         for minutes in args.minutes:
             path = tmp / f"{minutes:g}min.wav"
             make_file(path, minutes)
-            wall, rss = run_cli(["separate", str(path), "--sources", args.sources, "--model", args.model,
-                                 "--device", args.device, "--out", str(tmp / "out"), "--overwrite"])
+            runs = [run_cli(["separate", str(path), "--sources", args.sources, "--model", args.model,
+                             "--device", args.device, "--out", str(tmp / "out"), "--overwrite"])
+                    for _ in range(args.repeats)]
+            wall, rss = float(np.median([r[0] for r in runs])), max(r[1] for r in runs)
             print(f"| {minutes:g} min, 44.1 kHz stereo, {args.sources} | {minutes * 60:.0f} s | {wall:.1f} s | "
                   f"{minutes * 60 / wall:.1f}x | {rss:.0f} MB |", flush=True)
             path.unlink()
         if not args.no_classes:
-            rows = classes_scaling(args.model, args.device)
-            base = rows[0][1]
-            print("\n| classes asked for | seconds for 60 s of audio | relative to 1 class |\n|---|---|---|")
-            for n, sec in rows:
-                print(f"| {n} | {sec:.2f} | {sec / base:.2f}x |", flush=True)
+            rows = classes_scaling(args.model, args.device, repeats=args.repeats)
+            base, base_cpu, base_net = rows[0][1], rows[0][2], rows[0][3]
+            print(f"\n| classes asked for | wall seconds for 60 s of audio (median of {args.repeats}) | relative to 1 class "
+                  "| CPU seconds | relative to 1 class | network alone, seconds | relative to 1 class |"
+                  "\n|---|---|---|---|---|---|---|")
+            for n, sec, cpu, net in rows:
+                print(f"| {n} | {sec:.2f} | {sec / base:.2f}x | {cpu:.2f} | {cpu / base_cpu:.2f}x | {net:.3f} | "
+                      f"{net / base_net:.2f}x |", flush=True)
         if args.compare:
             path = tmp / "compare.wav"
             make_file(path, 1)

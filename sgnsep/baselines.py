@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sgnsep.config import SGNConfig
-from sgnsep.model import UNet
+from sgnsep.model import UNet, per_item_conv2d
 
 
 @dataclass
@@ -52,17 +52,8 @@ def selected_output_channels(conv: nn.Conv2d, h: torch.Tensor, classes: torch.Te
     """
     if classes.dim() == 1:  # the same classes for every item: one ordinary convolution
         return F.conv2d(h, conv.weight[classes], conv.bias[classes], padding=conv.padding)
-    b, n = classes.shape
-    weight = conv.weight[classes]  # (B, N, K, kh, kw)
-    # Grouped convolution: one group per batch item carries that item's N rows.
-    out = F.conv2d(
-        h.reshape(1, -1, *h.shape[-2:]),
-        weight.reshape(b * n, *weight.shape[2:]),
-        conv.bias[classes].reshape(b * n),
-        padding=conv.padding,
-        groups=b,
-    )
-    return out.reshape(b, n, *out.shape[-2:])
+    # Each item's N rows (B, N, K, kh, kw), one convolution per item.
+    return per_item_conv2d(h, conv.weight[classes], conv.bias[classes], conv.padding)
 
 
 # --- unet: Sound of Pixels without vision -----------------------------------------------------------------
@@ -167,7 +158,7 @@ class ConditionedUNet(nn.Module):
             gamma, beta = next(film)
             return (1 + gamma) * a + beta  # eq. 9
 
-        x = unet.bn0(x)
+        x = unet.bn0(x).contiguous(memory_format=unet.memory_format)  # as UNet.features
         skips: list[torch.Tensor] = []
         for level, blk in enumerate(unet.down):
             x = blk(x)

@@ -159,9 +159,11 @@ class UNet(nn.Module):
             in_ch = 2 * out  # after concatenation with the skip
         self.final_act = nn.Sequential(nn.ReLU(), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True))
         self.final_conv = nn.Conv2d(in_ch, out_channels, kernel_size=3, padding=1)
+        # Layout of the activations; use_channels_last() switches it (with the weights) for CPU inference.
+        self.memory_format = torch.contiguous_format
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.bn0(x)
+        x = self.bn0(x).contiguous(memory_format=self.memory_format)
         skips = []
         for blk in self.down:
             x = blk(x)
@@ -173,6 +175,41 @@ class UNet(nn.Module):
 
     def project(self, h: torch.Tensor) -> torch.Tensor:
         return self.final_conv(h)
+
+
+def per_item_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding) -> torch.Tensor:
+    """Each batch item convolved with its own filters: h (B, K, H, T), weight (B, N, K, kh, kw), bias (B, N)
+    -> (B, N, H, T).
+
+    One grouped convolution (one group per item) in the default layout; in channels-last layout (see
+    :func:`use_channels_last`) a loop of ordinary convolutions, because there oneDNN's grouped convolution
+    is about twice as slow as the loop.
+    """
+    b, n = bias.shape
+    if h.is_contiguous(memory_format=torch.channels_last) and not h.is_contiguous():
+        return torch.stack([F.conv2d(h[i : i + 1], weight[i], bias[i], padding=padding)[0] for i in range(b)])
+    out = F.conv2d(
+        h.reshape(1, -1, *h.shape[-2:]),
+        weight.reshape(b * n, *weight.shape[2:]),
+        bias.reshape(b * n),
+        padding=padding,
+        groups=b,
+    )
+    return out.reshape(b, n, *out.shape[-2:])
+
+
+def use_channels_last(model: nn.Module) -> nn.Module:
+    """Run ``model``'s U-Net (SGN's or a baseline's) in channels-last layout, weights and activations.
+
+    For inference on CPU: the U-Net's forward pass is about twice as fast this way with oneDNN (8 segments
+    of 256x256, 2 threads: 0.21 s -> 0.11 s, benchmarks/separate_speed.py measures it end to end), with
+    the same results up to float rounding. Training is left in the default layout: there the backward
+    pass gains nothing and the grouped per-item convolution is faster.
+    """
+    for module in model.modules():
+        if isinstance(module, UNet):
+            module.memory_format = torch.channels_last
+    return model.to(memory_format=torch.channels_last)
 
 
 # --- The whole network ----------------------------------------------------------------------------------
@@ -214,18 +251,9 @@ class SGN(nn.Module):
         h (B, K, H, T), g (B, N, D) -> (B, N, H, T).
         """
         conv = self.unet.final_conv
-        b, n, _ = g.shape
         weight = torch.einsum("bnd,dkij->bnkij", g, conv.weight)  # (B, N, K, 3, 3)
         bias = torch.einsum("bnd,d->bn", g, conv.bias) + self.mask_bias
-        # Grouped convolution: one group per batch item carries that item's N folded filters.
-        out = F.conv2d(
-            h.reshape(1, -1, *h.shape[-2:]),
-            weight.reshape(b * n, *weight.shape[2:]),
-            bias.reshape(b * n),
-            padding=conv.padding,
-            groups=b,
-        )
-        return out.reshape(b, n, *out.shape[-2:])
+        return per_item_conv2d(h, weight, bias, conv.padding)
 
     def embed(self, x: torch.Tensor):
         """Class embeddings g (B, C, D) plus the auxiliary outputs of III-B / III-C."""

@@ -22,6 +22,7 @@ import torch
 
 from sgnsep import audio_io, chunking
 from sgnsep.checkpoint import load_checkpoint
+from sgnsep.model import use_channels_last
 from sgnsep.errors import DeviceError, InputAudioError, OutputError, UsageError
 from sgnsep.registry import DEFAULT_MODEL, resolve_model
 
@@ -110,6 +111,8 @@ class Separator:
         self.folder = loaded.folder
         self.sha256 = loaded.sha256
         self.model = loaded.model.to(self.device).eval()
+        if self.device.type == "cpu":
+            use_channels_last(self.model)  # ~2x faster U-Net on CPU, same results (sgnsep/model.py)
         self.overlap = overlap
         self.chunk_seconds = chunk_seconds
         self.batch_size = batch_size
@@ -199,8 +202,9 @@ class Separator:
                 tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size
             )
             stems = stems.cpu().numpy()
-            if not (np.isfinite(stems).all() and np.isfinite(mixture - stems.sum(axis=0)).all()):
-                # finite input near float32's limit overflows in the STFTs (or in the residual)
+            if not np.isfinite(mixture - stems.sum(axis=0)).all():
+                # Finite input near float32's limit overflows in the STFTs (or in the residual). A NaN or
+                # infinite stem makes its sum and so the residual non-finite too: one check covers both.
                 raise InputAudioError(
                     f"{what}: its samples are too large to process (peak {np.abs(block).max():.3g}; audio is "
                     "expected within about -1..1).",
@@ -236,8 +240,11 @@ class Separator:
         problem = chunking.rate_problem(int(sample_rate), self.sample_rate)
         if problem:
             raise UsageError(f"The audio cannot be separated: {problem}.", hint="Resample it to e.g. 44100 Hz first.")
-        parts = list(self._stream(lambda a, b: array[:, a:b], array.shape[-1], int(sample_rate), class_idx))
-        stems = np.concatenate([p[0] for p in parts], axis=-1)
+        stems = np.empty((len(class_idx), *array.shape), dtype=np.float32)
+        pos = 0  # chunks come in order and tile the signal
+        for part, _ in self._stream(lambda a, b: array[:, a:b], array.shape[-1], int(sample_rate), class_idx):
+            stems[..., pos : pos + part.shape[-1]] = part
+            pos += part.shape[-1]
         out = {name: stems[i] for i, name in enumerate(names)}
         if residual:
             out[RESIDUAL] = array - stems.sum(axis=0)

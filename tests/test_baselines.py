@@ -303,3 +303,26 @@ def test_compare_models_script_dry_run_prints_every_command(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert ["--resume" in x for x in r.stdout.splitlines() if " train " in x] == [False, True]
+
+
+# --- inference layout -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("architecture", ["sgn", "unet", "cunet"])
+def test_channels_last_inference_gives_the_default_layouts_masks(architecture):
+    """Separator runs every architecture in channels-last layout on CPU (use_channels_last); per-item
+    classes then go through a loop of convolutions instead of one grouped convolution. Same masks."""
+    from sgnsep.model import use_channels_last
+
+    torch.manual_seed(0)
+    model = build_network(architecture, CFG, input_size=32).eval()
+    x = _inputs(b=3)
+    per_item = torch.tensor([[4, 1], [2, 2], [0, 3]])
+    with torch.no_grad():
+        plain = [model(x, c).mask_logits for c in (torch.tensor([1, 3]), per_item)]
+        use_channels_last(model)
+        fast = [model(x, c).mask_logits for c in (torch.tensor([1, 3]), per_item)]
+    assert all(m.is_contiguous(memory_format=torch.channels_last) for m in model.parameters() if m.dim() == 4)
+    for a, b in zip(plain, fast):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()

@@ -92,6 +92,32 @@ def test_fast_path_equals_the_plain_reference_path(tone_model_dir, sr, channels)
             assert err < 1e-5 * max(1.0, np.abs(ref[k]).max()), f"{k} at {sr} Hz, chunks {chunk_seconds} s: {err}"
 
 
+@pytest.mark.parametrize("sr,channels", [(22050, 1), (44100, 2), (48000, 2)])
+def test_fast_path_of_the_default_model_equals_the_plain_reference_path(sr, channels):
+    """The default model's STFT (1024 / 256 at 11.025 kHz) and the input's coincide at 22.05 and 44.1 kHz:
+    there the chunk path maps masks by indexing instead of interpolating (chunking._model_frame_offset);
+    at 48 kHz it interpolates. Both against tests/reference_separation.py, one chunk and several."""
+    from sgnsep import chunking
+    from sgnsep.registry import DEFAULT_MODEL
+    from tests.reference_separation import reference_stems
+
+    sep = Separator(DEFAULT_MODEL, device="cpu")
+    plan = chunking.make_plan(sr, sr * 30, sep.meta.audio, chunk_seconds=7.0)
+    span0 = plan.n_fft_in * 3  # a span start on the input frame grid, as separate_chunk's
+    aligned = chunking._model_frame_offset(plan, span0, 0) is not None
+    assert aligned == (sr != 48000)
+    low, high = tone_mix(sr, 16.3, channels, seed=sr)
+    mix = low + high + 0.01 * np.random.default_rng(sr).standard_normal(low.shape).astype(np.float32)
+    classes = ["violin", "cello", "flute"]
+    ref = reference_stems(sep, mix, sr, classes)
+    for chunk_seconds in (1000.0, 7.0):
+        fast = Separator(DEFAULT_MODEL, device="cpu", chunk_seconds=chunk_seconds).separate(mix, sr, classes)
+        for k in classes:
+            assert fast[k].shape == mix.shape
+            err = np.abs(fast[k] - ref[k]).max()
+            assert err < 1e-5 * max(1.0, np.abs(ref[k]).max()), f"{k} at {sr} Hz, chunks {chunk_seconds} s: {err}"
+
+
 def test_mono_and_tensor_inputs_and_short_inputs(sep):
     import torch
 
