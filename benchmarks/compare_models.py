@@ -3,6 +3,9 @@
     python benchmarks/compare_models.py --out runs/compare                       # the default model's budget
     python benchmarks/compare_models.py --data-dir data/gm17 --steps 2000 --batch-size 16 --out runs/compare
     python benchmarks/compare_models.py --out runs/compare --dry-run             # print the commands only
+    python benchmarks/compare_models.py --out runs/compare --variants cunet,unet --train-only &   # train in
+    python benchmarks/compare_models.py --out runs/compare --variants sgn,sgn-no-tokens --train-only  # parallel,
+    python benchmarks/compare_models.py --out runs/compare                       # then evaluate them all
 
 The SGN paper's claims are relative (section IV-B, Tables III-IV): SGN against a U-Net without guidance
 (Sound of Pixels without vision), against a label-conditioned U-Net (the Conditioned U-Net) and against
@@ -144,6 +147,10 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS), help=f"Comma-separated test sets among {', '.join(SETS)}.")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dry-run", action="store_true", help="Print the commands and stop.")
+    ap.add_argument("--train-only", action="store_true",
+                    help="Train (or continue) the variants and stop before evaluating: to spread the runs over "
+                         "several processes (e.g. two with --set threads=1 on a 2-core machine), then run once "
+                         "more without it to evaluate them all.")
     args = ap.parse_args()
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -171,6 +178,8 @@ def main() -> None:
 
     for cmd in trainings:
         run(cmd)
+    if args.train_only:
+        return
     evaluations = [eval_command(args, s) for s in sets]  # after training: which checkpoints exist
     for cmd in evaluations:
         run(cmd)
