@@ -69,8 +69,8 @@ def train_commands(args, recipe: dict) -> list[list[str]]:
             cmd += ["--dataset", args.dataset]
         for pair in shared + VARIANTS[name]:
             cmd += ["--set", pair]
-        if args.steps is not None:
-            cmd += ["--max-steps", str(args.steps)]
+        if args.steps is not None or args.stop_at is not None:
+            cmd += ["--max-steps", str(min(n for n in (args.steps, args.stop_at) if n is not None))]
         if (run / "state.safetensors").is_file():
             cmd.append("--resume")  # continues where it stopped; a finished run stops at once
         commands.append(cmd)
@@ -141,6 +141,9 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, help="Training corpus (default: the config's data_dir).")
     ap.add_argument("--dataset", help="Dataset layout of --data-dir (default: the config's, else solos).")
     ap.add_argument("--steps", type=int, help="Training steps per model (default: the config's epochs x steps_per_epoch).")
+    ap.add_argument("--stop-at", type=int, metavar="STEP",
+                    help="Stop every run at this step (a point on the --steps recipe: its learning-rate schedule is "
+                         "unchanged) and compare those checkpoints; rerun without it to continue the runs.")
     ap.add_argument("--batch-size", type=int, help="Batch size (default: the config's).")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="Extra training override for every variant.")
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"Comma-separated subset of {', '.join(VARIANTS)}.")
