@@ -326,3 +326,30 @@ def test_channels_last_inference_gives_the_default_layouts_masks(architecture):
     for a, b in zip(plain, fast):
         assert a.shape == b.shape
         assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+
+
+def test_compare_models_stop_at_and_paired_differences(tmp_path):
+    """--stop-at keeps the --steps schedule and stops early; the paired table compares source by source."""
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_models.py"), "--out", str(tmp_path / "cmp"),
+         "--steps", "600", "--stop-at", "300", "--variants", "sgn,unet", "--dry-run"],
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    trains = [x for x in r.stdout.splitlines() if " train " in x]
+    assert len(trains) == 2 and all("steps_per_epoch=120" in x and "--max-steps 300" in x for x in trains)
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import compare_models
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    out = tmp_path / "cmp"
+    out.mkdir()
+    rows = ["track,class,method,status,sdr"]
+    for i, (a, b) in enumerate([(1.0, 2.0), (3.0, 3.5), (0.0, -1.0)]):
+        rows += [f"t{i},violin,sgn,ok,{a}", f"t{i},violin,unet,ok,{b}", f"t{i},violin,mixture,ok,0"]
+    (out / "eval-chorales-2src.csv").write_text("\n".join(rows) + "\n")
+    table = compare_models.paired_differences(SimpleNamespace(out=out, variants=["sgn", "unet"]), ["chorales-2src"])
+    # differences +1.0, +0.5, -1.0: mean +0.17, standard error 1.04 / sqrt(3) = 0.60, higher on 2 of 3
+    assert "| unet | +0.17 +- 0.60 dB, higher on 67% of 3 |" in table
