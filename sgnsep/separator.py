@@ -22,8 +22,8 @@ import torch
 
 from sgnsep import audio_io, chunking
 from sgnsep.checkpoint import load_checkpoint
-from sgnsep.model import use_channels_last
 from sgnsep.errors import DeviceError, InputAudioError, OutputError, UsageError
+from sgnsep.model import use_channels_last
 from sgnsep.registry import DEFAULT_MODEL, resolve_model
 
 RESIDUAL = "residual"
