@@ -188,6 +188,9 @@ def main() -> None:
                          "several processes (e.g. two with --set threads=1 on a 2-core machine), then run once "
                          "more without it to evaluate them all.")
     args = ap.parse_args()
+    for flag, value in (("--steps", args.steps), ("--stop-at", args.stop_at)):
+        if value is not None and value < 1:
+            ap.error(f"{flag} must be at least 1, got {value}")
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variants if v not in VARIANTS]
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]

@@ -183,7 +183,7 @@ def per_item_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, p
 
     One grouped convolution (one group per item) in the default layout; in channels-last layout (see
     :func:`use_channels_last`) a loop of ordinary convolutions, because there oneDNN's grouped convolution
-    is about twice as slow as the loop.
+    is slower than the loop.
     """
     b, n = bias.shape
     if h.is_contiguous(memory_format=torch.channels_last) and not h.is_contiguous():
@@ -201,9 +201,9 @@ def per_item_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, p
 def use_channels_last(model: nn.Module) -> nn.Module:
     """Run ``model``'s U-Net (SGN's or a baseline's) in channels-last layout, weights and activations.
 
-    For inference on CPU: the U-Net's forward pass is about twice as fast this way with oneDNN (8 segments
-    of 256x256, 2 threads: 0.21 s -> 0.11 s, benchmarks/separate_speed.py measures it end to end), with
-    the same results up to float rounding. Training is left in the default layout: there the backward
+    For inference on CPU: the network's forward pass is faster this way with oneDNN (1.85x for the default
+    model on 2 threads; benchmarks/separate_speed.py times both layouts), with the same results up to
+    float rounding. Training is left in the default layout: there the backward
     pass gains nothing and the grouped per-item convolution is faster.
     """
     for module in model.modules():

@@ -112,7 +112,7 @@ class Separator:
         self.sha256 = loaded.sha256
         self.model = loaded.model.to(self.device).eval()
         if self.device.type == "cpu":
-            use_channels_last(self.model)  # ~2x faster U-Net on CPU, same results (sgnsep/model.py)
+            use_channels_last(self.model)  # faster U-Net on CPU, same results (sgnsep/model.py)
         self.overlap = overlap
         self.chunk_seconds = chunk_seconds
         self.batch_size = batch_size

@@ -338,6 +338,9 @@ def test_compare_models_stop_at_and_paired_differences(tmp_path):
     assert r.returncode == 0, r.stderr
     trains = [x for x in r.stdout.splitlines() if " train " in x]
     assert len(trains) == 2 and all("steps_per_epoch=120" in x and "--max-steps 300" in x for x in trains)
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_models.py"), "--stop-at", "0", "--dry-run"],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--stop-at must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
