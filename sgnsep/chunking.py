@@ -185,11 +185,14 @@ def separate_chunk(
     num_masks: int,
     keep: tuple[int, int],
     batch_size: int = 8,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Separate one chunk.
 
     block (channels, samples) holds input samples [read_start, read_start + samples). Returns the stems for
-    the kept input samples [keep[0], keep[1]): (N, channels, keep length).
+    the kept input samples [keep[0], keep[1]): (N, channels, keep length), written into ``out`` if given
+    (a caller streaming a long file reuses one buffer: fresh memory for every chunk is page-faulted in anew,
+    which costs as much per class as the inverse STFT itself).
     """
     audio = plan.audio
     device, dtype = block.device, block.dtype
@@ -280,7 +283,11 @@ def separate_chunk(
     #    allocations are page-faulted in anew each time, which costs as much as the arithmetic).
     istft = _InverseSTFT(spec, plan.n_fft_in, plan.hop_in, span1 - span0)
     lo_keep, hi_keep = keep[0] - span0, keep[1] - span0
-    out = torch.empty(num_masks, block.shape[0], keep[1] - keep[0], device=device, dtype=dtype)
+    shape = (num_masks, block.shape[0], keep[1] - keep[0])
+    if out is None:
+        out = torch.empty(shape, device=device, dtype=dtype)
+    elif tuple(out.shape) != shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
     for i in range(num_masks):
         if offset is None:
             mask_in = F.grid_sample(
@@ -289,7 +296,7 @@ def separate_chunk(
             istft.mask(mask_in)
         else:
             m = masks_tf[i, offset : offset + t_in] if inside else masks_tf[i].index_select(0, rows)  # (T_in, F)
-            istft.mask_low_band(torch.lerp(m.index_select(1, j0), m.index_select(1, j1), w), m[:, last])
+            istft.mask_low_band(m.index_select(1, j0), m.index_select(1, j1), w, m[:, last])
         istft.samples(lo_keep, hi_keep, out=out[i])
     return out
 
@@ -340,35 +347,48 @@ class _InverseSTFT:
         self.masked = torch.empty_like(spec)
         self.spec_ri, self.masked_ri = torch.view_as_real(spec), torch.view_as_real(self.masked)
         self.frames = torch.empty(c, t, n_fft, device=spec.device, dtype=real)
+        self.mask_pairs: torch.Tensor | None = None  # allocated by mask_low_band on first use
         self.acc = torch.empty(c, t + 3, hop, device=spec.device, dtype=real)
         env = torch.zeros(t + 3, hop, device=spec.device, dtype=real)
         wsq = (self.window * self.window).view(4, hop)
         for j in range(4):
             env[j : j + t] += wsq[j]
         self.start = n_fft // 2  # center=True: sample 0 sits in the middle of frame 0
-        self.env = env.view(-1)[self.start : self.start + length]
+        # Dividing by the window-power envelope is multiplying by its inverse (computed once).
+        self.inv_env = env.view(-1)[self.start : self.start + length].reciprocal()
+        self.window_parts = self.window.view(4, hop)
 
     def mask(self, mask: torch.Tensor) -> None:
         """Mask the spectrum with ``mask`` (T, F)."""
         # Real views: a complex-by-real product would first promote the mask to complex.
         torch.mul(self.spec_ri, mask[..., None], out=self.masked_ri)
 
-    def mask_low_band(self, low: torch.Tensor, edge: torch.Tensor) -> None:
-        """Mask bins [0, Fl) with ``low`` (T, Fl) and every bin above with ``edge`` (T,)."""
-        f = low.shape[-1]
-        torch.mul(self.spec_ri[:, :, :f], low[..., None], out=self.masked_ri[:, :, :f])
-        if f < self.masked.shape[-1]:
-            torch.mul(self.spec_ri[:, :, f:], edge[:, None, None], out=self.masked_ri[:, :, f:])
+    def mask_low_band(self, start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor, edge: torch.Tensor) -> None:
+        """Mask bins [0, Fl) with ``lerp(start, end, weight)`` (T, Fl) and every bin above with ``edge`` (T,)."""
+        # The mask is laid out like the spectrum's real view, (T, F, 2) with the value twice, so that the
+        # product is one contiguous multiplication broadcast over channels only: broadcasting a (T, F, 1)
+        # mask over the real/imaginary pairs is not vectorised and costs more than writing the pairs.
+        if self.mask_pairs is None:
+            t, f_all = self.masked.shape[-2:]
+            self.mask_pairs = torch.empty(t, f_all, 2, device=edge.device, dtype=edge.dtype)
+        pairs, f = self.mask_pairs, start.shape[-1]
+        torch.lerp(start, end, weight, out=pairs[:, :f, 0])
+        pairs[:, :f, 1].copy_(pairs[:, :f, 0])
+        pairs[:, f:].copy_(edge[:, None, None].expand(-1, pairs.shape[1] - f, 2))
+        torch.mul(self.spec_ri, pairs, out=self.masked_ri)
 
     def samples(self, lo: int, hi: int, out: torch.Tensor) -> torch.Tensor:
         """Samples [lo, hi) of the inverse of the last masked spectrum, written into ``out`` (C, hi - lo)."""
         torch.fft.irfft(self.masked, n=self.n_fft, dim=-1, out=self.frames)
-        self.frames.mul_(self.window)
         c, t, _ = self.frames.shape
         parts = self.frames.view(c, t, 4, self.hop)
-        self.acc.zero_()
-        for j in range(4):
-            self.acc[:, j : j + t] += parts[:, :, j]
-        samples = self.acc.view(c, -1)[:, self.start + lo : self.start + hi]
-        return torch.div(samples, self.env[lo:hi], out=out)
+        # Overlap-add of the windowed frames, the window applied on the way (one pass over the frames, not
+        # two): hop-sized quarter j of frame q lands on output block q + j.
+        acc, w = self.acc, self.window_parts
+        torch.mul(parts[:, :, 0], w[0], out=acc[:, :t])
+        acc[:, t:].zero_()
+        for j in range(1, 4):
+            acc[:, j : j + t].addcmul_(parts[:, :, j], w[j])
+        samples = acc.view(c, -1)[:, self.start + lo : self.start + hi]
+        return torch.mul(samples, self.inv_env[lo:hi], out=out)
 

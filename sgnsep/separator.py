@@ -179,16 +179,28 @@ class Separator:
         self,
         read: Callable[[int, int], np.ndarray],
         total: int,
+        channels: int,
         sample_rate: int,
         class_idx: list[int],
         progress: Callable[[int, int], None] | None = None,
         what: str = "The audio",
+        out: np.ndarray | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (stems (N, channels, L), mixture (channels, L)) chunk after chunk, in order."""
+        """Yield (stems (N, channels, L), mixture (channels, L)) chunk after chunk, in order.
+
+        With ``out`` (N, channels, total) float32, every chunk's stems are written straight into it and the
+        yielded stems are views of it. Without, they are views of one buffer reused for every chunk: use
+        them before asking for the next chunk.
+        """
         plan = chunking.make_plan(
             sample_rate, total, self.meta.audio, overlap=self.overlap, chunk_seconds=self.chunk_seconds
         )
         mask_fn = self._mask_fn(class_idx)
+        if out is None:
+            out = np.empty((len(class_idx), channels, min(plan.chunk_in, total)), dtype=np.float32)
+            reuse = True
+        else:
+            reuse = False
         # Very short inputs are zero-padded for processing (the STFTs' reflect padding needs a few
         # windows of signal); the padding never reaches the outputs.
         min_len = max(plan.n_fft_in, int(np.ceil(self.meta.audio.n_fft * sample_rate / self.sample_rate))) + 1
@@ -198,10 +210,14 @@ class Separator:
             tensor = torch.from_numpy(block).to(self.device, torch.float32)
             if tensor.shape[-1] < min_len:
                 tensor = torch.nn.functional.pad(tensor, (0, min_len - tensor.shape[-1]))
-            stems = chunking.separate_chunk(
-                tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size
+            stems = out[..., : keep_stop - keep_start] if reuse else out[..., keep_start:keep_stop]
+            on_device = torch.from_numpy(stems) if self.device.type == "cpu" else None
+            result = chunking.separate_chunk(
+                tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size,
+                out=on_device,
             )
-            stems = stems.cpu().numpy()
+            if on_device is None:
+                stems[...] = result.cpu().numpy()
             if not np.isfinite(mixture - stems.sum(axis=0)).all():
                 # Finite input near float32's limit overflows in the STFTs (or in the residual). A NaN or
                 # infinite stem makes its sum and so the residual non-finite too: one check covers both.
@@ -241,10 +257,10 @@ class Separator:
         if problem:
             raise UsageError(f"The audio cannot be separated: {problem}.", hint="Resample it to e.g. 44100 Hz first.")
         stems = np.empty((len(class_idx), *array.shape), dtype=np.float32)
-        pos = 0  # chunks come in order and tile the signal
-        for part, _ in self._stream(lambda a, b: array[:, a:b], array.shape[-1], int(sample_rate), class_idx):
-            stems[..., pos : pos + part.shape[-1]] = part
-            pos += part.shape[-1]
+        for _ in self._stream(
+            lambda a, b: array[:, a:b], array.shape[-1], array.shape[0], int(sample_rate), class_idx, out=stems
+        ):
+            pass  # each chunk's stems are written into `stems` in place
         out = {name: stems[i] for i, name in enumerate(names)}
         if residual:
             out[RESIDUAL] = array - stems.sum(axis=0)
@@ -326,7 +342,9 @@ class Separator:
             for name, target in targets.items():
                 writers[name] = audio_io.AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype)
             reader = lambda a, b: audio_io.read_block(path, a, b)  # noqa: E731
-            for stems, mixture in self._stream(reader, info.frames, info.sample_rate, class_idx, progress, str(path)):
+            for stems, mixture in self._stream(
+                reader, info.frames, info.channels, info.sample_rate, class_idx, progress, str(path)
+            ):
                 for i, name in enumerate(names):
                     writers[name].write(stems[i])
                 if residual:
