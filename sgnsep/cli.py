@@ -145,7 +145,8 @@ def separate(
     model: ModelOpt = "",
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("separated"),
     name: Annotated[
-        str, typer.Option("--name", help="Output path template with {model}, {track}, {source}, {ext}.")
+        str, typer.Option("--name", help="Output path template with {model}, {track} (file name without extension), {parent} (the input's "
+                                 "folder name), {source}, {ext}.")
     ] = "{model}/{track}/{source}.{ext}",
     ext: Annotated[str, typer.Option("--ext", help="Output format: wav or flac.")] = "wav",
     bit_depth: Annotated[str, typer.Option("--bit-depth", help="16, 24 or 32 (float, wav only).")] = "",
@@ -178,7 +179,7 @@ def separate(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sgnsep import audio_io
-    from sgnsep.separation_job import SeparationJob, check_job, run_job
+    from sgnsep.separation_job import SeparationJob, check_job, distinct_outputs, run_job
     from sgnsep.separator import Separator
 
     bit_depth = bit_depth or audio_io.default_bit_depth(ext)
@@ -205,6 +206,7 @@ def separate(
 
             job.gains_db = parse_gains(gain)
         check_job(sep, job)  # fail before touching any file
+        files = distinct_outputs(sep, files, job)
     except SgnsepError as e:
         _fail(e)
     except KeyboardInterrupt as exc:

@@ -136,6 +136,47 @@ def _gain_classes(separator, gains_db: dict[str, float], names: list[str], input
     return canonical
 
 
+def distinct_outputs(separator, files: list[Path], job: SeparationJob) -> list[Path]:
+    """The files of one ``separate`` call, each once, checked to write disjoint outputs.
+
+    The same file named twice (or through a folder and by name) is separated once. Two different inputs
+    whose outputs the --name template maps to the same paths (``a/song.wav`` and ``b/song.wav``, or
+    ``song.wav`` and ``song.flac``, with the default template) are an error before any work: otherwise the
+    second would fail on the first's outputs, or with ``--overwrite`` silently replace them.
+    """
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(Path(f).resolve(), Path(f))
+    names = list(separator.classes) if job.auto else separator.class_names(job.sources)
+    names += [RESIDUAL] if job.residual else []
+    if job.gains_db:
+        from sgnsep.remix import REMIX
+
+        names.append(REMIX)
+    ext = job.ext.lower().lstrip(".")
+    owner: dict[Path, Path] = {}
+    for f in unique.values():
+        outputs = list(separator.output_paths(f, names, Path(job.out_dir), job.template, ext).values())
+        if job.plot:
+            outputs += separator.output_paths(f, [FIGURE], Path(job.out_dir), job.template, "png").values()
+        for out in outputs:
+            key = out.resolve()
+            if key in owner:
+                hint = (
+                    "Add {parent} to --name to tell them apart (e.g. --name '{model}/{parent}/{track}/{source}.{ext}'), "
+                    "or separate them in separate runs with different --out folders."
+                    if "{parent}" not in job.template
+                    else "Separate them in separate runs with different --out folders."
+                )
+                raise UsageError(
+                    f"{owner[key]} and {f} would both be written to {out} (the --name template "
+                    f"'{job.template}' gives them the same outputs).",
+                    hint=hint,
+                )
+            owner[key] = f
+    return list(unique.values())
+
+
 def run_job(
     separator,
     path: str | os.PathLike,

@@ -279,11 +279,13 @@ class Separator:
         outputs = {}
         for name in names:
             try:
-                rel = template.format(model=self.name, track=path.stem, source=name, ext=ext)
+                rel = template.format(
+                    model=self.name, track=path.stem, parent=path.resolve().parent.name, source=name, ext=ext
+                )
             except (KeyError, IndexError, ValueError) as exc:
                 raise UsageError(
                     f"Bad --name template '{template}' ({exc}).",
-                    hint="Use the fields {model}, {track}, {source} and {ext}.",
+                    hint="Use the fields {model}, {track}, {parent}, {source} and {ext}.",
                 ) from None
             outputs[name] = out_dir / rel
         if len(set(outputs.values())) != len(outputs):

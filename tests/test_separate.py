@@ -199,6 +199,39 @@ def test_cli_folder_input_json_manifest_and_name_template(tone_model_dir, tmp_pa
         assert sf.info(out).subtype == "PCM_16" and f["realtime_factor"] > 0
 
 
+def test_cli_inputs_whose_outputs_would_collide_are_refused_before_any_work(tone_model_dir, tmp_path):
+    # Two albums with a track of the same name: the default template would write both to one folder.
+    low, high = tone_mix(11025, 1.0, 1)
+    for album in ("a", "b"):
+        (tmp_path / "in" / album).mkdir(parents=True)
+        sf.write(tmp_path / "in" / album / "01.wav", (low + high).T, 11025)
+    r = run_cli("separate", tmp_path / "in", "-s", "low", "-m", tone_model_dir, "-o", tmp_path / "o")
+    assert r.returncode == 2, r.stderr
+    assert "a/01.wav" in r.stderr and "b/01.wav" in r.stderr and "{parent}" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()  # nothing written, not even the first file's stems
+
+    # The hint works: {parent} tells them apart, and both are separated.
+    r = run_cli(
+        "separate", tmp_path / "in", "-s", "low", "-m", tone_model_dir, "-o", tmp_path / "o",
+        "--name", "{model}/{parent}/{track}/{source}.{ext}", "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    outs = sorted(Path(f["outputs"]["low"]).relative_to(tmp_path / "o").as_posix() for f in json.loads(r.stdout)["files"])
+    assert outs == ["tone-tiny/a/01/low.wav", "tone-tiny/b/01/low.wav"]
+
+
+def test_cli_the_same_file_named_twice_is_separated_once(tone_model_dir, tmp_path):
+    low, high = tone_mix(11025, 1.0, 1)
+    sf.write(tmp_path / "x.wav", (low + high).T, 11025)
+    r = run_cli(
+        "separate", tmp_path / "x.wav", tmp_path / "x.wav", tmp_path, "-s", "low", "-m", tone_model_dir,
+        "-o", tmp_path / "o", "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    assert [Path(f["input"]).name for f in json.loads(r.stdout)["files"]] == ["x.wav"]
+
+
 def test_cli_unknown_class_is_one_line_with_the_classes(tone_model_dir, tmp_path):
     low, high = tone_mix(11025, 1.0, 1)
     sf.write(tmp_path / "x.wav", (low + high).T, 11025)
