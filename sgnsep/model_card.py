@@ -21,10 +21,24 @@ __all__ = ["DEFAULT_LICENSE", "TAGS", "model_card"]
 
 #: Licence written into the card when the checkpoint records none (sgnsep itself is MIT).
 DEFAULT_LICENSE = "mit"
-#: Hub tags of every sgnsep checkpoint.
+#: Hub tags of every sgnsep checkpoint (SGN's; the baselines' replace the last by ARCHITECTURE_TAGS').
 TAGS: tuple[str, ...] = ("audio-source-separation", "sgn")
+ARCHITECTURE_TAGS = {"sgn": "sgn", "unet": "unet", "cunet": "conditioned-unet"}
 
 PAPER = 'Shentong Mo and Yapeng Tian, "Semantic Grouping Network for Audio Source Separation"'
+CUNET_PAPER = ('Olga Slizovskaia, Gloria Haro and Emilia Gomez, "Conditioned Source Separation for Music '
+               'Instrument Performances"')
+
+# Model settings each architecture uses (sgnsep/model.py, sgnsep/baselines.py); the card lists only these.
+_LOSS_FIELDS = ("weighted_mask_loss", "mask_threshold")
+_ARCHITECTURE_FIELDS = {
+    "sgn": ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio", "dropout", "unet_ngf", "unet_depth",
+            "class_tokens", "grouping", "hard_grouping", "gumbel_tau", "grouping_scale", *_LOSS_FIELDS,
+            "class_token_loss_weight", "presence_loss_weight"),
+    "unet": ("unet_ngf", "unet_depth", *_LOSS_FIELDS),
+    "cunet": ("unet_ngf", "unet_depth", "cunet_film_at", "cunet_film_type", "cunet_condition",
+              "cunet_control_hidden", *_LOSS_FIELDS),
+}
 
 _LICENSE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 _SIMPLE_YAML_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]*")
@@ -68,7 +82,7 @@ def model_card(
         _scores_section(meta, repo_id),
         _usage_section(meta, repo_id),
         _limits_section(meta),
-        _citation_section(),
+        _citation_section(meta),
     ]
     return "\n".join(part.rstrip("\n") + "\n" for part in parts if part)
 
@@ -101,7 +115,7 @@ def _front_matter(meta: CheckpointMeta) -> str:
         "library_name: sgnsep",
         f"license: {_yaml_scalar(licence)}",
         "tags:",
-        *(f"- {_yaml_scalar(tag)}" for tag in TAGS),
+        *(f"- {_yaml_scalar(tag)}" for tag in (*TAGS[:-1], ARCHITECTURE_TAGS[meta.architecture])),
         "pipeline_tag: audio-to-audio",
         "---",
     ]
@@ -112,6 +126,25 @@ def _front_matter(meta: CheckpointMeta) -> str:
 
 
 def _about(meta: CheckpointMeta) -> str:
+    written = f"architecture `{_inline(meta.architecture)}`, written by sgnsep {_inline(meta.sgnsep_version)}"
+    subset = (f"Ask for any subset of its {len(meta.classes)} classes in one call; it returns one stem per class.\n")
+    if meta.architecture == "unet":
+        return (
+            f"A **U-Net baseline** checkpoint for sgnsep ({written}): Sound of Pixels' audio U-Net without vision, "
+            "with one output channel per class whose sigmoid is that class's mask (the \"SoP (w/o visual)\" "
+            f"baseline of {PAPER}, section IV-B). No class tokens, no grouping: it is what SGN is measured "
+            "against, trained with the same front end, data and loss as sgnsep's SGN models. " + subset
+        )
+    if meta.architecture == "cunet":
+        m = meta.model
+        return (
+            f"A **Conditioned U-Net** checkpoint for sgnsep ({written}), the label-conditioned baseline of "
+            f"{CUNET_PAPER}: a control network turns the class label vector into FiLM parameters (eq. 8) that "
+            f"scale and shift the U-Net's activations (eq. 9); here FiLM `{_inline(m.cunet_film_at)}`, "
+            f"`{_inline(m.cunet_film_type)}`, conditioned on `{_inline(m.cunet_condition)}` labels. It is "
+            "trained with the same front end, data and loss as sgnsep's SGN models, as the baseline SGN is "
+            "compared with. " + subset
+        )
     grouping = "hard (Gumbel-softmax)" if meta.model.hard_grouping else "soft"
     return (
         f"A **Semantic Grouping Network** (SGN) checkpoint for sgnsep, which separates the sound classes you name "
@@ -152,21 +185,25 @@ def _audio_section(meta: CheckpointMeta) -> str:
 def _size_section(meta: CheckpointMeta, num_parameters: int | None, weights_bytes: int | None,
                   weights_sha256: str | None) -> str:
     paper = SGNConfig()
-    shown = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio", "unet_ngf", "unet_depth", "class_tokens",
-             "grouping", "hard_grouping")
+    uses = _ARCHITECTURE_FIELDS[meta.architecture]
     labels = {
         "embed_dim": "embedding size D", "depth": "transformer layers", "num_heads": "attention heads",
         "patch_size": "patch size", "mlp_ratio": "MLP ratio", "unet_ngf": "U-Net base channels (ngf)",
         "unet_depth": "U-Net down/up blocks", "class_tokens": "source class tokens (SCT)",
         "grouping": "category-aware grouping (CAG)", "hard_grouping": "hard grouping",
+        "cunet_film_at": "FiLM at", "cunet_film_type": "FiLM type", "cunet_condition": "conditioning labels",
     }
+    shown = [k for k in labels if k in uses]
     rows = [(labels[k], _value(getattr(meta.model, k)), _value(getattr(paper, k))) for k in shown]
     others = [
         f"`{f.name}` = {_value(getattr(meta.model, f.name))}"
         for f in fields(SGNConfig)
-        if f.name not in shown and f.name != "num_classes" and getattr(meta.model, f.name) != getattr(paper, f.name)
+        if f.name in uses and f.name not in shown and getattr(meta.model, f.name) != getattr(paper, f.name)
     ]
-    text = "## Model size\n\n" + _table(("", "this model", "paper (SGN)"), rows)
+    # The U-Net's reference sizes are Sound of Pixels' (which SGN keeps); the FiLM ones are sgnsep's defaults,
+    # the Conditioned U-Net paper's best label-conditioned set-up (Table III, Exp. 9).
+    reference = {"sgn": "paper (SGN)", "unet": "paper (SoP U-Net)", "cunet": "default (SoP U-Net, Table III Exp. 9)"}
+    text = "## Model size\n\n" + _table(("", "this model", reference[meta.architecture]), rows)
     facts = []
     if num_parameters is not None:
         facts.append(f"{num_parameters:,} parameters ({num_parameters / 1e6:.2f} M)")
@@ -282,7 +319,19 @@ def _limits_section(meta: CheckpointMeta) -> str:
     return "## Limits\n\n" + "\n".join(f"- {item}" for item in items) + "\n"
 
 
-def _citation_section() -> str:
+def _citation_section(meta: CheckpointMeta) -> str:
+    if meta.architecture == "cunet":
+        return (
+            "## Reference\n\n"
+            f"{CUNET_PAPER} (the model), trained as a baseline of {PAPER} with the latter's mix-and-separate "
+            "recipe; model sizes and training recipe of this checkpoint are listed above.\n"
+        )
+    if meta.architecture == "unet":
+        return (
+            "## Reference\n\n"
+            f"The audio U-Net of Sound of Pixels (Zhao et al.), without vision, as the baseline of {PAPER}; model "
+            "sizes and training recipe of this checkpoint are listed above.\n"
+        )
     return (
         "## Reference\n\n"
         f"{PAPER}. sgnsep implements the paper's network, losses and mix-and-separate training; model sizes and "

@@ -434,6 +434,24 @@ def test_model_card_renders_eval_tables():
     assert "| embedding size D | 64 | 256 |" in card  # this model vs the paper's configuration
 
 
+@pytest.mark.parametrize("architecture", ["unet", "cunet"])
+def test_model_card_describes_a_baseline_as_what_it_is(architecture):
+    meta = CheckpointMeta(classes=["low", "high"], model=SGNConfig(num_classes=2, unet_ngf=16),
+                          architecture=architecture, name="base")
+    card = model_card(meta, repo_id="me/base")
+    about = card.split("## Classes")[0]
+    assert "Semantic Grouping Network** (SGN) checkpoint" not in about and "class tokens attend" not in about
+    assert ("U-Net baseline" if architecture == "unet" else "Conditioned U-Net") in about
+    tags = _front_matter(card)["tags"]
+    assert tags == ["audio-source-separation", "unet" if architecture == "unet" else "conditioned-unet"]
+    size = card.split("## Model size")[1].split("## ")[0]
+    assert "| U-Net base channels (ngf) | 16 | 64 |" in size
+    # SGN's transformer and grouping settings mean nothing for a U-Net: not listed.
+    assert "embedding size D" not in size and "grouping" not in size and "attention heads" not in size
+    assert ("FiLM at" in size) == (architecture == "cunet")
+    assert ("Slizovskaia" in card) == (architecture == "cunet")
+
+
 # ----------------------------------------------------------------------------------------- the server itself
 
 
