@@ -6,6 +6,8 @@
     python benchmarks/compare_models.py --out runs/compare --variants cunet,unet --train-only &   # train in
     python benchmarks/compare_models.py --out runs/compare --variants sgn,sgn-no-tokens --train-only  # parallel,
     python benchmarks/compare_models.py --out runs/compare                       # then evaluate them all
+    python benchmarks/compare_models.py --out runs/compare --checkpoints benchmarks/checkpoints/compare-2000-steps
+                                            # variants trained in earlier sessions come from there, not trained
 
 The SGN paper's claims are relative (section IV-B, Tables III-IV): SGN against a U-Net without guidance
 (Sound of Pixels without vision), against a label-conditioned U-Net (the Conditioned U-Net) and against
@@ -77,9 +79,18 @@ def train_commands(args, recipe: dict) -> list[list[str]]:
     return commands
 
 
+def trained_elsewhere(args, name: str) -> Path | None:
+    """The variant's checkpoint in --checkpoints, if one is there: it is evaluated as it is, not trained."""
+    folder = args.checkpoints / name if getattr(args, "checkpoints", None) else None
+    return folder if folder is not None and (folder / "config.json").is_file() else None
+
+
 def checkpoint(args, name: str) -> Path:
     """The run's best checkpoint (best validation SDRi); its last one if validation never produced a score
-    (possible only for very short runs)."""
+    (possible only for very short runs). A variant found in --checkpoints comes from there."""
+    given = trained_elsewhere(args, name)
+    if given is not None:
+        return given
     run = args.out / name
     return run / "last" if (run / "last").is_dir() and not (run / "best").is_dir() else run / "best"
 
@@ -133,6 +144,15 @@ def markdown_table(args, reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def method_label(folder: Path) -> str:
+    """The name `sgnsep eval` gives a checkpoint's rows: the model's name, which training sets to its run
+    folder's name (OUT/<variant>/best -> <variant>)."""
+    try:
+        return str(json.loads((folder / "config.json").read_text())["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return folder.parent.name if folder.name in ("best", "last") else folder.name
+
+
 def paired_differences(args, sets: list[str]) -> str:
     """Per test set, each model's SDR minus the first model's on the same sources: mean, its standard error
     and the share of sources where it is higher. Mean differences of a few tenths of a dB on 40-60 sources are
@@ -151,7 +171,7 @@ def paired_differences(args, sets: list[str]) -> str:
                     sdr.setdefault(row["method"], {})[(row["track"], row["class"])] = float(row["sdr"])
                 except (KeyError, ValueError):
                     continue
-        label = {name: str(checkpoint(args, name).parent.name) for name in args.variants}
+        label = {name: method_label(checkpoint(args, name)) for name in args.variants}
         base = sdr.get(label[first]) or sdr.get(first, {})
         for name in args.variants[1:]:
             other = sdr.get(label[name]) or sdr.get(name, {})
@@ -181,6 +201,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="Extra training override for every variant.")
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"Comma-separated subset of {', '.join(VARIANTS)}.")
     ap.add_argument("--sets", default=",".join(SETS), help=f"Comma-separated test sets among {', '.join(SETS)}.")
+    ap.add_argument("--checkpoints", type=Path, metavar="DIR",
+                    help="Folder of already-trained variants (DIR/<variant>/config.json + model.safetensors): those "
+                         "are evaluated from there instead of trained, e.g. benchmarks/checkpoints/compare-2000-steps "
+                         "to finish a comparison whose runs were trained in earlier sessions.")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dry-run", action="store_true", help="Print the commands and stop.")
     ap.add_argument("--train-only", action="store_true",
@@ -204,7 +228,10 @@ def main() -> None:
 
     trainings = train_commands(args, recipe)
     if args.dry_run:
-        for cmd in trainings + [eval_command(args, s) for s in sets]:
+        for name, cmd in zip(args.variants, trainings):
+            if trained_elsewhere(args, name) is None:
+                print(shlex.join(cmd))
+        for cmd in [eval_command(args, s) for s in sets]:
             print(shlex.join(cmd))
         return
     args.out.mkdir(parents=True, exist_ok=True)
@@ -215,8 +242,9 @@ def main() -> None:
         if done.returncode:
             sys.exit(f"compare_models: this command failed with exit code {done.returncode}: {shlex.join(cmd)}")
 
-    for cmd in trainings:
-        run(cmd)
+    for name, cmd in zip(args.variants, trainings):
+        if trained_elsewhere(args, name) is None:  # the others are shown below as how they were trained
+            run(cmd)
     if args.train_only:
         return
     evaluations = [eval_command(args, s) for s in sets]  # after training: which checkpoints exist

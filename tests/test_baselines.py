@@ -303,6 +303,20 @@ def test_compare_models_script_dry_run_prints_every_command(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert ["--resume" in x for x in r.stdout.splitlines() if " train " in x] == [False, True]
+    # a variant trained earlier (--checkpoints DIR/<variant>) is evaluated from there, not trained
+    done = tmp_path / "done" / "sgn"
+    done.mkdir(parents=True)
+    (done / "config.json").write_text(json.dumps({"name": "sgn"}))
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_models.py"), "--out", str(tmp_path / "cmp"), "--dry-run",
+         "--variants", "sgn,unet", "--checkpoints", str(tmp_path / "done")], check=False, capture_output=True,
+        text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    trains = [x for x in r.stdout.splitlines() if " train " in x]
+    assert len(trains) == 1 and "/cmp/unet " in trains[0]
+    evals = [x for x in r.stdout.splitlines() if " eval " in x]
+    assert all(f"--model {done} " in x and f"--model {tmp_path / 'cmp' / 'unet' / 'best'} " in x for x in evals)
 
 
 # --- inference layout -----------------------------------------------------------------------------------
