@@ -145,8 +145,12 @@ def separate(
     model: ModelOpt = "",
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("separated"),
     name: Annotated[
-        str, typer.Option("--name", help="Output path template with {model}, {track} (file name without extension), {parent} (the input's "
-                                 "folder name), {source}, {ext}.")
+        str,
+        typer.Option(
+            "--name",
+            help="Output path template with {model}, {track} (file name without extension), {parent} (the "
+                 "input's folder name), {source}, {ext}.",
+        ),
     ] = "{model}/{track}/{source}.{ext}",
     ext: Annotated[str, typer.Option("--ext", help="Output format: wav or flac.")] = "wav",
     bit_depth: Annotated[str, typer.Option("--bit-depth", help="16, 24 or 32 (float, wav only).")] = "",
