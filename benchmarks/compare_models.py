@@ -215,6 +215,8 @@ def main() -> None:
     for flag, value in (("--steps", args.steps), ("--stop-at", args.stop_at)):
         if value is not None and value < 1:
             ap.error(f"{flag} must be at least 1, got {value}")
+    if args.checkpoints is not None and not args.checkpoints.is_dir():
+        ap.error(f"--checkpoints {args.checkpoints}: no such folder (it should hold <variant>/config.json)")
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variants if v not in VARIANTS]
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]

@@ -55,6 +55,14 @@ def run_cli(args: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
+def import_torch_rss() -> float:
+    """Peak resident memory (MB) of a Python process that only imports torch: the floor under every figure
+    of peak memory above, whatever sgnsep does."""
+    proc = subprocess.Popen([sys.executable, "-c", "import torch"])
+    _, _, usage = os.wait4(proc.pid, 0)
+    return usage.ru_maxrss / 1024
+
+
 def classes_scaling(model: str, device: str, seconds: float = 60.0, repeats: int = 3) -> list[tuple[int, float, float, float]]:
     """Per number of requested classes (1..8): in-process (wall, CPU) seconds to separate `seconds` of
     44.1 kHz stereo audio, and wall seconds of the network alone (the masks of the model segments covering
@@ -185,6 +193,7 @@ def main() -> None:
             print(f"| {minutes:g} min, 44.1 kHz stereo, {args.sources} | {minutes * 60:.0f} s | {wall:.1f} s | "
                   f"{minutes * 60 / wall:.1f}x | {rss:.0f} MB |", flush=True)
             path.unlink()
+        print(f"\n`python -c \"import torch\"` alone peaks at {import_torch_rss():.0f} MB.", flush=True)
         if not args.no_classes:
             rows = classes_scaling(args.model, args.device, repeats=args.repeats)
             base, base_cpu, base_net = rows[0][1], rows[0][2], rows[0][3]

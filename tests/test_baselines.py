@@ -317,6 +317,13 @@ def test_compare_models_script_dry_run_prints_every_command(tmp_path):
     assert len(trains) == 1 and "/cmp/unet " in trains[0]
     evals = [x for x in r.stdout.splitlines() if " eval " in x]
     assert all(f"--model {done} " in x and f"--model {tmp_path / 'cmp' / 'unet' / 'best'} " in x for x in evals)
+    # a mistyped folder is an error, not eight hours of training
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_models.py"), "--out", str(tmp_path / "cmp"), "--dry-run",
+         "--checkpoints", str(tmp_path / "nope")], check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 2 and "--checkpoints" in r.stderr and "no such folder" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 # --- inference layout -----------------------------------------------------------------------------------
