@@ -169,6 +169,21 @@ def segment_weights(plan: ChunkPlan, device, dtype) -> torch.Tensor:
     return w
 
 
+def _segment_starts(plan: ChunkPlan, keep_start: int, keep_stop: int) -> list[int]:
+    """Global start frames of the segments whose masks reach input samples [keep_start, keep_stop): those
+    touching the model frames (plus 2 for interpolation) under the input frames overlapping them."""
+    ratio = plan.model_rate / plan.input_rate
+    hop = plan.audio.hop_length
+    lo = (keep_start - plan.n_fft_in) * ratio / hop - 2
+    hi = (keep_stop + plan.n_fft_in) * ratio / hop + 2
+    first = max(0, math.floor((lo - plan.segment_frames) / plan.stride_frames) + 1)
+    last = min(
+        math.floor(hi / plan.stride_frames),
+        max(0, math.ceil((plan.total_frames - plan.segment_frames) / plan.stride_frames)),
+    )
+    return [j * plan.stride_frames for j in range(first, last + 1)]
+
+
 def _resample(wave: torch.Tensor, orig: int, new: int) -> torch.Tensor:
     if orig == new:
         return wave
@@ -186,13 +201,16 @@ def separate_chunk(
     keep: tuple[int, int],
     batch_size: int = 8,
     out: torch.Tensor | None = None,
+    segment_masks: dict[int, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Separate one chunk.
 
     block (channels, samples) holds input samples [read_start, read_start + samples). Returns the stems for
     the kept input samples [keep[0], keep[1]): (N, channels, keep length), written into ``out`` if given
     (a caller streaming a long file reuses one buffer: fresh memory for every chunk is page-faulted in anew,
-    which costs as much per class as the inverse STFT itself).
+    which costs as much per class as the inverse STFT itself). ``segment_masks`` ({global start frame:
+    (N, F, frames) mask}), passed from chunk to chunk of one file in order, carries the masks of segments
+    that straddle chunk boundaries, so that every segment goes through the network once.
     """
     audio = plan.audio
     device, dtype = block.device, block.dtype
@@ -206,22 +224,21 @@ def separate_chunk(
     mag = frontend.stft(wave_m, audio).abs()  # (F, T_local)
     t_local = mag.shape[-1]
 
-    # 2. Segments needed by the kept samples: those touching model frames around them.
-    lo = (keep[0] - plan.n_fft_in) * ratio / hop - 2
-    hi = (keep[1] + plan.n_fft_in) * ratio / hop + 2
-    first = max(0, math.floor((lo - plan.segment_frames) / plan.stride_frames) + 1)
-    last = min(
-        math.ceil(hi / plan.stride_frames),
-        max(0, math.ceil((plan.total_frames - plan.segment_frames) / plan.stride_frames)),
-    )
-    starts = [j * plan.stride_frames for j in range(first, last + 1)]
+    # 2. Segments needed by the kept samples: those touching model frames around them. A segment's mask
+    #    depends only on audio on the global grid, so one already computed for the previous chunk (the
+    #    segments straddling a chunk boundary) is taken from ``segment_masks`` instead of run again.
+    starts = _segment_starts(plan, keep[0], keep[1])
+    cache = segment_masks if segment_masks is not None else {}
+    todo = [s for s in starts if s not in cache]
+    masks_of = {s: cache[s] for s in starts if s in cache}
+    # A segment running past the block's end is zero-padded here (it only feeds frames this chunk does not
+    # keep) but not in the next chunk: only segments whose frames all lie in the block may be handed on.
+    # At the file's end the whole-file pass pads in the same way.
+    at_end = read_start + block.shape[-1] >= plan.total_in
 
     n = plan.segment_frames
-    acc = torch.zeros(num_masks, audio.freq_bins, t_local, device=device, dtype=dtype)
-    norm = torch.zeros(t_local, device=device, dtype=dtype)
-    weights = segment_weights(plan, device, dtype)
-    for b0 in range(0, len(starts), batch_size):
-        batch_starts = starts[b0 : b0 + batch_size]
+    for b0 in range(0, len(todo), batch_size):
+        batch_starts = todo[b0 : b0 + batch_size]
         segs = []
         for s in batch_starts:
             a = s - frame0
@@ -232,13 +249,24 @@ def separate_chunk(
         net_in = frontend.network_input(frontend.warp(seg_mag, audio), audio)
         masks = frontend.unwarp(mask_fn(net_in), audio).clamp(0.0, 1.0)  # (B, N, F, n)
         for s, m in zip(batch_starts, masks):
-            a = s - frame0
-            lo_f, hi_f = max(a, 0), min(a + n, t_local)
-            if hi_f <= lo_f:
-                continue
-            w = weights[lo_f - a : hi_f - a]
-            acc[:, :, lo_f:hi_f] += m[:, :, lo_f - a : hi_f - a] * w
-            norm[lo_f:hi_f] += w
+            masks_of[s] = m
+            if s >= frame0 and (s - frame0 + n <= t_local or at_end):
+                cache[s] = m
+    acc = torch.zeros(num_masks, audio.freq_bins, t_local, device=device, dtype=dtype)
+    norm = torch.zeros(t_local, device=device, dtype=dtype)
+    weights = segment_weights(plan, device, dtype)
+    for s in starts:
+        a = s - frame0
+        lo_f, hi_f = max(a, 0), min(a + n, t_local)
+        if hi_f <= lo_f:
+            continue
+        w = weights[lo_f - a : hi_f - a]
+        acc[:, :, lo_f:hi_f] += masks_of[s][:, :, lo_f - a : hi_f - a] * w
+        norm[lo_f:hi_f] += w
+    if segment_masks is not None:  # keep only what the next chunk (kept samples from keep[1] on) can need
+        needed_from = _segment_starts(plan, keep[1], keep[1] + 1)[0]
+        for s in [s for s in segment_masks if s < needed_from]:
+            del segment_masks[s]
     mask_model = acc / norm.clamp_min(1e-8)  # (N, F, T_local)
 
     # 3. Input-rate STFT of every channel, only over the kept span plus one window on each side: the context
@@ -248,8 +276,8 @@ def separate_chunk(
     #    of the whole file (up to float rounding; tests/reference_separation.py is the plain path).
     span0 = max(read_start, keep[0] - plan.n_fft_in)
     span1 = min(read_start + block.shape[-1], keep[1] + plan.n_fft_in)
-    spec = _stft_frames(block[:, span0 - read_start : span1 - read_start], plan.n_fft_in, plan.hop_in)  # (C, T_in, F_in)
-    t_in, f_in = spec.shape[-2:]
+    stft = _SpanSTFT(block[:, span0 - read_start : span1 - read_start], plan.n_fft_in, plan.hop_in)
+    t_in, f_in = stft.spec.shape[-2:]
 
     # 4. Where each input frame and bin falls on the model grid (time in model frames, frequency in Hz).
     masks_tf = mask_model.transpose(1, 2).contiguous()  # (N, T_local, F): time-major like the frames
@@ -278,10 +306,7 @@ def separate_chunk(
         w = (f_pos[:interior] - j0).to(dtype)
 
     # 5. One class at a time (memory does not grow with N): map its mask onto the input grid by bilinear
-    #    interpolation, mask every channel's spectrum, back to waveforms, keep the requested span. The
-    #    large buffers are allocated once per chunk and reused for every class (fresh multi-megabyte
-    #    allocations are page-faulted in anew each time, which costs as much as the arithmetic).
-    istft = _InverseSTFT(spec, plan.n_fft_in, plan.hop_in, span1 - span0)
+    #    interpolation, mask every channel's spectrum, back to waveforms, keep the requested span.
     lo_keep, hi_keep = keep[0] - span0, keep[1] - span0
     shape = (num_masks, block.shape[0], keep[1] - keep[0])
     if out is None:
@@ -293,11 +318,11 @@ def separate_chunk(
             mask_in = F.grid_sample(
                 masks_tf[None, i : i + 1], grid, mode="bilinear", padding_mode="border", align_corners=True
             )[0, 0]  # (T_in, F_in)
-            istft.mask(mask_in)
+            stft.set_mask(mask_in)
         else:
             m = masks_tf[i, offset : offset + t_in] if inside else masks_tf[i].index_select(0, rows)  # (T_in, F)
-            istft.mask_low_band(m.index_select(1, j0), m.index_select(1, j1), w, m[:, last])
-        istft.samples(lo_keep, hi_keep, out=out[i])
+            stft.set_mask_low_band(m.index_select(1, j0), m.index_select(1, j1), w, m[:, last])
+        stft.masked_samples(lo_keep, hi_keep, out=out[i])
     return out
 
 
@@ -324,32 +349,39 @@ def _model_frame_offset(plan: ChunkPlan, span0: int, frame0: int) -> int | None:
 # For a 10-minute stereo file this halves the time of the inverse transform (benchmarks/separate_speed.py).
 
 
-def _stft_frames(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """(C, L) -> complex (C, 1 + L // hop, n_fft // 2 + 1)."""
-    window = torch.hann_window(n_fft, periodic=True, device=x.device, dtype=x.dtype)
-    padded = F.pad(x.unsqueeze(0), (n_fft // 2, n_fft // 2), mode="reflect")[0]
-    frames = padded.unfold(-1, n_fft, hop)  # (C, T, n_fft), a view
-    return torch.fft.rfft(frames * window, dim=-1)
+class _SpanSTFT:
+    """The STFT of every channel of one span, then masked inverses of it, one channel at a time.
 
+    ``spec`` (C, T, F) is analysed once. ``set_mask`` (or ``set_mask_low_band``) sets a real mask (T, F);
+    ``masked_samples`` writes samples [lo, hi) of istft(mask * spec) for every channel. The inverse is the
+    least-squares overlap-add with the analysis window, as torch.istft's. Every working buffer is one
+    channel's size and reused for every channel and class: the peak memory of a chunk grows with its length
+    but not with its channel count, and fresh multi-megabyte allocations (page-faulted in anew each time)
+    would cost as much as the arithmetic.
+    """
 
-class _InverseSTFT:
-    """Inverse of :func:`_stft_frames` for masked copies of one spectrum ``spec`` (C, T, F): ``mask`` (or
-    ``mask_low_band``) with a real mask, then ``samples`` writes samples [lo, hi) of istft(mask * spec).
-    Least-squares overlap-add with the analysis window, as torch.istft does; buffers are reused."""
-
-    def __init__(self, spec: torch.Tensor, n_fft: int, hop: int, length: int):
+    def __init__(self, x: torch.Tensor, n_fft: int, hop: int):
         if n_fft != 4 * hop:
             raise ValueError("the overlap-add below assumes four hops per window")
-        c, t, _ = spec.shape
-        real = spec.real.dtype
-        self.spec, self.n_fft, self.hop, self.length = spec, n_fft, hop, length
-        self.window = torch.hann_window(n_fft, periodic=True, device=spec.device, dtype=real)
-        self.masked = torch.empty_like(spec)
-        self.spec_ri, self.masked_ri = torch.view_as_real(spec), torch.view_as_real(self.masked)
-        self.frames = torch.empty(c, t, n_fft, device=spec.device, dtype=real)
-        self.mask_pairs: torch.Tensor | None = None  # allocated by mask_low_band on first use
-        self.acc = torch.empty(c, t + 3, hop, device=spec.device, dtype=real)
-        env = torch.zeros(t + 3, hop, device=spec.device, dtype=real)
+        c, length = x.shape
+        self.n_fft, self.hop, self.length = n_fft, hop, length
+        self.window = torch.hann_window(n_fft, periodic=True, device=x.device, dtype=x.dtype)
+        padded = F.pad(x.unsqueeze(0), (n_fft // 2, n_fft // 2), mode="reflect")[0]
+        views = padded.unfold(-1, n_fft, hop)  # (C, T, n_fft) views of the signal
+        t = views.shape[1]
+        self.frames = torch.empty(t, n_fft, device=x.device, dtype=x.dtype)
+        self.spec = torch.empty(c, t, n_fft // 2 + 1, device=x.device, dtype=x.dtype.to_complex())
+        for ch in range(c):
+            torch.mul(views[ch], self.window, out=self.frames)
+            torch.fft.rfft(self.frames, dim=-1, out=self.spec[ch])
+        self.masked = torch.empty_like(self.spec[0])
+        self.spec_ri, self.masked_ri = torch.view_as_real(self.spec), torch.view_as_real(self.masked)
+        # The mask laid out like one channel's real view, (T, F, 2) with the value twice, so that masking is
+        # one contiguous product: broadcasting a (T, F, 1) mask over the real/imaginary pairs is not
+        # vectorised and costs more than writing the pairs.
+        self.mask_pairs = torch.empty_like(self.masked_ri)
+        self.acc = torch.empty(t + 3, hop, device=x.device, dtype=x.dtype)
+        env = torch.zeros(t + 3, hop, device=x.device, dtype=x.dtype)
         wsq = (self.window * self.window).view(4, hop)
         for j in range(4):
             env[j : j + t] += wsq[j]
@@ -358,37 +390,31 @@ class _InverseSTFT:
         self.inv_env = env.view(-1)[self.start : self.start + length].reciprocal()
         self.window_parts = self.window.view(4, hop)
 
-    def mask(self, mask: torch.Tensor) -> None:
-        """Mask the spectrum with ``mask`` (T, F)."""
-        # Real views: a complex-by-real product would first promote the mask to complex.
-        torch.mul(self.spec_ri, mask[..., None], out=self.masked_ri)
+    def set_mask(self, mask: torch.Tensor) -> None:
+        """Mask (T, F) for the next :meth:`masked_samples`."""
+        self.mask_pairs.copy_(mask[..., None].expand_as(self.mask_pairs))
 
-    def mask_low_band(self, start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor, edge: torch.Tensor) -> None:
+    def set_mask_low_band(self, start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor, edge: torch.Tensor) -> None:
         """Mask bins [0, Fl) with ``lerp(start, end, weight)`` (T, Fl) and every bin above with ``edge`` (T,)."""
-        # The mask is laid out like the spectrum's real view, (T, F, 2) with the value twice, so that the
-        # product is one contiguous multiplication broadcast over channels only: broadcasting a (T, F, 1)
-        # mask over the real/imaginary pairs is not vectorised and costs more than writing the pairs.
-        if self.mask_pairs is None:
-            t, f_all = self.masked.shape[-2:]
-            self.mask_pairs = torch.empty(t, f_all, 2, device=edge.device, dtype=edge.dtype)
         pairs, f = self.mask_pairs, start.shape[-1]
         torch.lerp(start, end, weight, out=pairs[:, :f, 0])
         pairs[:, :f, 1].copy_(pairs[:, :f, 0])
         pairs[:, f:].copy_(edge[:, None, None].expand(-1, pairs.shape[1] - f, 2))
-        torch.mul(self.spec_ri, pairs, out=self.masked_ri)
 
-    def samples(self, lo: int, hi: int, out: torch.Tensor) -> torch.Tensor:
-        """Samples [lo, hi) of the inverse of the last masked spectrum, written into ``out`` (C, hi - lo)."""
-        torch.fft.irfft(self.masked, n=self.n_fft, dim=-1, out=self.frames)
-        c, t, _ = self.frames.shape
-        parts = self.frames.view(c, t, 4, self.hop)
-        # Overlap-add of the windowed frames, the window applied on the way (one pass over the frames, not
-        # two): hop-sized quarter j of frame q lands on output block q + j.
+    def masked_samples(self, lo: int, hi: int, out: torch.Tensor) -> torch.Tensor:
+        """Samples [lo, hi) of the inverse of the masked spectrum, written into ``out`` (C, hi - lo)."""
+        t = self.frames.shape[0]
+        parts = self.frames.view(t, 4, self.hop)
         acc, w = self.acc, self.window_parts
-        torch.mul(parts[:, :, 0], w[0], out=acc[:, :t])
-        acc[:, t:].zero_()
-        for j in range(1, 4):
-            acc[:, j : j + t].addcmul_(parts[:, :, j], w[j])
-        samples = acc.view(c, -1)[:, self.start + lo : self.start + hi]
-        return torch.mul(samples, self.inv_env[lo:hi], out=out)
-
+        samples = acc.view(-1)[self.start + lo : self.start + hi]
+        for ch in range(self.spec.shape[0]):
+            torch.mul(self.spec_ri[ch], self.mask_pairs, out=self.masked_ri)
+            torch.fft.irfft(self.masked, n=self.n_fft, dim=-1, out=self.frames)
+            # Overlap-add of the windowed frames, the window applied on the way (one pass over the frames,
+            # not two): hop-sized quarter j of frame q lands on output block q + j.
+            torch.mul(parts[:, 0], w[0], out=acc[:t])
+            acc[t:].zero_()
+            for j in range(1, 4):
+                acc[j : j + t].addcmul_(parts[:, j], w[j])
+            torch.mul(samples, self.inv_env[lo:hi], out=out[ch])
+        return out

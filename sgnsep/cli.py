@@ -160,7 +160,7 @@ def separate(
     overlap: Annotated[float, typer.Option("--overlap", help="Segment overlap fraction, 0 <= x < 1.")] = 0.25,
     chunk_seconds: Annotated[
         float, typer.Option("--chunk-seconds", help="Seconds processed at once (bounds memory).")
-    ] = 20.0,
+    ] = 10.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Segments per network batch.")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON manifest on stdout.")] = False,
     gain: Annotated[

@@ -93,7 +93,7 @@ class Separator:
         *,
         device: str = "auto",
         overlap: float = 0.25,
-        chunk_seconds: float = 20.0,
+        chunk_seconds: float = 10.0,
         batch_size: int = 4,
         cache_dir: str | None = None,
     ):
@@ -204,6 +204,7 @@ class Separator:
         # Very short inputs are zero-padded for processing (the STFTs' reflect padding needs a few
         # windows of signal); the padding never reaches the outputs.
         min_len = max(plan.n_fft_in, int(np.ceil(self.meta.audio.n_fft * sample_rate / self.sample_rate))) + 1
+        segment_masks: dict = {}  # masks of segments shared by neighbouring chunks: each is computed once
         for read_start, read_stop, keep_start, keep_stop in plan.chunks():
             block = read(read_start, read_stop)
             mixture = block[:, keep_start - read_start : keep_stop - read_start]
@@ -214,7 +215,7 @@ class Separator:
             on_device = torch.from_numpy(stems) if self.device.type == "cpu" else None
             result = chunking.separate_chunk(
                 tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size,
-                out=on_device,
+                out=on_device, segment_masks=segment_masks,
             )
             if on_device is None:
                 stems[...] = result.cpu().numpy()

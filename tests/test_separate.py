@@ -74,6 +74,31 @@ def test_chunked_output_equals_whole_file_output(tone_model_dir, sr):
         assert np.abs(whole[k] - chunked[k]).max() < 1e-5 * max(1.0, np.abs(whole[k]).max())
 
 
+def test_chunks_run_each_model_segment_through_the_network_once(tone_model_dir):
+    """Segments straddling a chunk boundary are computed for the first chunk and handed to the next, not run
+    again: chunked separation costs the network exactly what a whole-file pass does (and gives its output)."""
+    sr = 22050
+    low, high = tone_mix(sr, 9.3, 2, seed=3)
+    counts = {}
+    for chunk_seconds in (1000.0, 2.0):
+        sep = Separator(tone_model_dir, device="cpu", chunk_seconds=chunk_seconds)
+        plain = sep._mask_fn
+        seen = []
+
+        def counting(class_idx, plain=plain, seen=seen):
+            fn = plain(class_idx)
+            return lambda net_in: (seen.append(net_in.shape[0]), fn(net_in))[1]
+
+        sep._mask_fn = counting
+        sep.separate(low + high, sr, ["low", "high"])
+        counts[chunk_seconds] = sum(seen)
+    from sgnsep import chunking
+
+    plan = chunking.make_plan(sr, low.shape[-1], Separator(tone_model_dir, device="cpu").meta.audio, chunk_seconds=2.0)
+    assert len(list(plan.chunks())) >= 4  # the chunked run really had boundaries to share segments across
+    assert counts[2.0] == counts[1000.0]
+
+
 @pytest.mark.parametrize("sr,channels", [(8000, 1), (11025, 2), (22050, 2), (44100, 2), (48000, 3)])
 def test_fast_path_equals_the_plain_reference_path(tone_model_dir, sr, channels):
     """The optimised chunk path (spans, custom overlap-add, reused buffers) against tests/reference_separation.py."""
