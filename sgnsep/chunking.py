@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Iterator
 
 import torch
@@ -35,7 +36,11 @@ def _lcm(a: int, b: int) -> int:
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """Every length of one file's processing, in input samples (``_in``) or model samples/frames."""
+    """Every length of one file's processing, in input samples (``_in``) or model samples/frames.
+
+    The derived lengths are computed once per plan (``hop_in`` searches the divisors of the alignment unit,
+    and a chunk asks for them thousands of times).
+    """
 
     input_rate: int
     audio: AudioConfig
@@ -47,20 +52,20 @@ class ChunkPlan:
     def model_rate(self) -> int:
         return self.audio.sample_rate
 
-    @property
+    @cached_property
     def _g(self) -> int:
         return math.gcd(self.input_rate, self.model_rate)
 
-    @property
+    @cached_property
     def unit_model(self) -> int:
         """Alignment unit in model samples: a whole number of resampler periods and of model hops."""
         return _lcm(self.model_rate // self._g, self.audio.hop_length)
 
-    @property
+    @cached_property
     def unit_in(self) -> int:
         return self.unit_model // (self.model_rate // self._g) * (self.input_rate // self._g)
 
-    @property
+    @cached_property
     def hop_in(self) -> int:
         """Hop of the input-rate STFT: the divisor of the alignment unit closest to the model hop's duration."""
         target = self.audio.hop_length * self.input_rate / self.model_rate
@@ -92,7 +97,7 @@ class ChunkPlan:
     def stride_frames(self) -> int:
         return self.segment_frames - self.overlap_frames
 
-    @property
+    @cached_property
     def context_in(self) -> int:
         """Context read on each side of a chunk, a whole number of units.
 
