@@ -278,6 +278,15 @@ def _read_state(run_dir: Path) -> dict[str, Any]:
         raise UsageError(f"--resume: {path} is unreadable ({exc}).", hint="Start a new run with another --out.") from None
 
 
+def _remove_stale_partials(run_dir: Path) -> None:
+    """Delete the temporary files of writes that a killed run never finished (``.<name>.<random>.partial``,
+    see sgnsep/atomic_write.py and sgnsep/checkpoint.py). The writes are atomic, so the finished files beside
+    them are intact; the leftovers would only pile up, one per kill."""
+    for folder in (run_dir, run_dir / "best", run_dir / "last"):
+        for leftover in folder.glob(".*.partial"):
+            leftover.unlink(missing_ok=True)
+
+
 def train(
     cfg: TrainConfig,
     run_dir: str | Path,
@@ -298,6 +307,7 @@ def train(
     if resume:
         saved = _read_state(run_dir)
         cfg = config_from_dict(saved["config"], where=str(state_json))
+        _remove_stale_partials(run_dir)
     elif (run_dir / "state.safetensors").exists():
         raise UsageError(
             f"{run_dir} already holds a training run.",

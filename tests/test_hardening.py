@@ -576,8 +576,14 @@ def test_training_killed_then_resumed_loses_at_most_one_interval(solos, tmp_path
     logged = [int(row.split(",")[0]) for row in (run / "log.csv").read_text().splitlines()[1:]]
     saved = json.loads((run / "state.json").read_text())["step"]
     assert saved % 3 == 0 and max(logged) - saved <= 3  # lost at most one checkpoint interval
+    # A kill in the middle of a checkpoint write leaves its temporary file; resuming clears such leftovers.
+    stale = [run / ".state.safetensors.k1ll3d.partial", run / "last" / ".model.safetensors.k1ll3d.partial"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
     r = run_cli(*args, "--resume")
     assert r.returncode == 0, r.stderr
+    assert not any(path.exists() for path in stale)
+    assert not list(run.rglob("*.partial"))
     assert "trained 12 steps" in r.stderr
     assert json.loads((run / "state.json").read_text())["step"] == 12
     assert json.loads((run / "last" / "config.json").read_text())["training"]["steps"] == 12
