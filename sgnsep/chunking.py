@@ -359,10 +359,10 @@ class _SpanSTFT:
 
     ``spec`` (C, T, F) is analysed once. ``set_mask`` (or ``set_mask_low_band``) sets a real mask (T, F);
     ``masked_samples`` writes samples [lo, hi) of istft(mask * spec) for every channel. The inverse is the
-    least-squares overlap-add with the analysis window, as torch.istft's. Every working buffer is one
-    channel's size and reused for every channel and class: the peak memory of a chunk grows with its length
-    but not with its channel count, and fresh multi-megabyte allocations (page-faulted in anew each time)
-    would cost as much as the arithmetic.
+    least-squares overlap-add with the analysis window, as torch.istft's. Besides the spectrum itself, every
+    working buffer (windowed frames, masked spectrum, mask, overlap-add) is one channel's size and reused for
+    every channel and class: a stereo chunk needs 4 such buffers rather than 7, and fresh multi-megabyte
+    allocations (page-faulted in anew each time) would cost as much as the arithmetic.
     """
 
     def __init__(self, x: torch.Tensor, n_fft: int, hop: int):
