@@ -269,7 +269,8 @@ def separate_chunk(
         acc[:, :, lo_f:hi_f] += masks_of[s][:, :, lo_f - a : hi_f - a] * w
         norm[lo_f:hi_f] += w
     if segment_masks is not None:  # keep only what the next chunk (kept samples from keep[1] on) can need
-        needed_from = _segment_starts(plan, keep[1], keep[1] + 1)[0]
+        upcoming = _segment_starts(plan, keep[1], keep[1] + 1)
+        needed_from = upcoming[0] if upcoming else math.inf  # none after the file's last chunk
         for s in [s for s in segment_masks if s < needed_from]:
             del segment_masks[s]
     mask_model = acc / norm.clamp_min(1e-8)  # (N, F, T_local)

@@ -204,7 +204,7 @@ class Separator:
         # Very short inputs are zero-padded for processing (the STFTs' reflect padding needs a few
         # windows of signal); the padding never reaches the outputs.
         min_len = max(plan.n_fft_in, int(np.ceil(self.meta.audio.n_fft * sample_rate / self.sample_rate))) + 1
-        segment_masks: dict = {}  # masks of segments shared by neighbouring chunks: each is computed once
+        segment_masks: dict[int, torch.Tensor] = {}  # masks of segments shared by neighbouring chunks: each is computed once
         for read_start, read_stop, keep_start, keep_stop in plan.chunks():
             block = read(read_start, read_stop)
             mixture = block[:, keep_start - read_start : keep_stop - read_start]

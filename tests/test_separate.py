@@ -94,7 +94,7 @@ def test_chunks_run_each_model_segment_through_the_network_once(tone_model_dir):
         counts[chunk_seconds] = sum(seen)
     from sgnsep import chunking
 
-    plan = chunking.make_plan(sr, low.shape[-1], Separator(tone_model_dir, device="cpu").meta.audio, chunk_seconds=2.0)
+    plan = chunking.make_plan(sr, low.shape[-1], sep.meta.audio, chunk_seconds=2.0)
     assert len(list(plan.chunks())) >= 4  # the chunked run really had boundaries to share segments across
     assert counts[2.0] == counts[1000.0]
 
