@@ -101,7 +101,7 @@ def eval_command(args, testset: str) -> list[str]:
         cmd += ["--model", str(checkpoint(args, name))]
     return cmd + ["--data-dir", str(TESTSETS / testset), "--metrics", "sdr,sir,sar,si-sdr",
                   "--out", str(args.out / f"eval-{testset}.json"), "--csv", str(args.out / f"eval-{testset}.csv"),
-                  "--overwrite", "--device", args.device]
+                  "--overwrite", "--device", args.device, "--masks", args.masks]
 
 
 def shown(cmd: list[str]) -> str:
@@ -206,6 +206,8 @@ def main() -> None:
                          "are evaluated from there instead of trained, e.g. benchmarks/checkpoints/compare-2000-steps "
                          "to finish a comparison whose runs were trained in earlier sessions.")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--masks", default="independent", choices=("independent", "shared"),
+                    help="eval --masks; independent (default) compares the models' own masks, as the paper does")
     ap.add_argument("--dry-run", action="store_true", help="Print the commands and stop.")
     ap.add_argument("--train-only", action="store_true",
                     help="Train (or continue) the variants and stop before evaluating: to spread the runs over "

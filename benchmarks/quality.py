@@ -23,14 +23,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="sgn-gm-small")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--masks", default="shared", choices=("shared", "independent"),
+                    help="how overlapping class masks are combined (sgnsep eval --masks)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     tag = Path(args.model).name if Path(args.model).exists() else args.model.replace("/", "_")
+    if args.masks != "shared":
+        tag += f"-{args.masks}"
     for name in SETS:
         out_json, out_csv = args.out / f"{tag}-{name}.json", args.out / f"{tag}-{name}.csv"
         cmd = [sys.executable, "-m", "sgnsep", "eval", "--model", args.model, "--data-dir",
                str(ROOT / "sgnsep" / "data" / "testset" / name), "--metrics", "sdr,sir,sar,si-sdr",
-               "--out", str(out_json), "--csv", str(out_csv), "--overwrite", "--device", "cpu"]
+               "--out", str(out_json), "--csv", str(out_csv), "--overwrite", "--device", "cpu", "--masks", args.masks]
         subprocess.run(cmd, check=True)
         summary = json.loads(out_json.read_text())["summary"]
         print(f"\n### {name}\n")

@@ -132,6 +132,16 @@ gains plus the residual) and --plot separation.png, next to the stems.
 """
 
 
+MasksOpt = Annotated[
+    str,
+    typer.Option(
+        "--masks",
+        help="shared: where the classes' masks add up to more than 1 in a bin, scale them down to share it "
+             "(stems never claim the same energy twice); independent: each mask as the model gives it.",
+    ),
+]
+
+
 @app.command(help=SEPARATE_HELP)
 def separate(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (wav, flac, ogg, mp3, ...).")],
@@ -162,6 +172,7 @@ def separate(
         float, typer.Option("--chunk-seconds", help="Seconds processed at once (bounds memory).")
     ] = 10.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Segments per network batch.")] = 4,
+    masks: MasksOpt = "shared",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON manifest on stdout.")] = False,
     gain: Annotated[
         str,
@@ -199,6 +210,7 @@ def separate(
             overlap=overlap,
             chunk_seconds=chunk_seconds,
             batch_size=batch_size,
+            masks=masks,
         )
         given = {k: v for k, v in (("threshold", threshold), ("min_seconds", min_seconds)) if v is not None}
         job = SeparationJob(
@@ -264,7 +276,8 @@ def separate(
     if as_json:
         manifest = {
             "sgnsep_version": __version__,
-            "model": {"name": sep.name, "spec": sep.model_spec, "folder": str(sep.folder), "sha256": sep.sha256},
+            "model": {"name": sep.name, "spec": sep.model_spec, "folder": str(sep.folder), "sha256": sep.sha256,
+                      "masks": sep.masks},
             "classes": "auto" if job.auto else [c.strip() for c in sources.split(",")],
             "device": str(sep.device),
             "files": job_info,
@@ -590,6 +603,7 @@ def eval_command(
     out_csv: Annotated[Optional[Path], typer.Option("--csv", help="Write per-track results as CSV.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing --out/--csv files.")] = False,
     device: DeviceOpt = "auto",
+    masks: MasksOpt = "shared",
     plot: Annotated[
         Optional[Path],
         typer.Option("--plot", help="Write a PNG chart of the per-class scores next to the baselines (needs sgnsep\\[plot])."),
@@ -621,7 +635,7 @@ def eval_command(
             )
         if not data_dir.is_dir():
             raise UsageError(f"--data-dir {data_dir} is not a folder.")
-        seps = [Separator(m, device=device) for m in ([m for m in model or [] if m] or [_default_model()])]
+        seps = [Separator(m, device=device, masks=masks) for m in ([m for m in model or [] if m] or [_default_model()])]
         sep = seps[0]
         classes = ev.common_classes(seps) if len(seps) > 1 else sep.classes
         if len(classes) < len(sep.classes):

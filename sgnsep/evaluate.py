@@ -246,7 +246,7 @@ def common_classes(separators: Sequence[Any]) -> list[str]:
 
 def _model_info(separator) -> dict[str, Any]:
     return {
-        "name": separator.name, "folder": str(separator.folder), "sha256": separator.sha256,
+        "name": separator.name, "folder": str(separator.folder), "sha256": separator.sha256, "masks": separator.masks,
         "architecture": separator.meta.architecture,
     }
 

@@ -27,6 +27,7 @@ from sgnsep.model import use_channels_last
 from sgnsep.registry import DEFAULT_MODEL, resolve_model
 
 RESIDUAL = "residual"
+MASK_MODES = ("shared", "independent")
 DEFAULT_TEMPLATE = "{model}/{track}/{source}.{ext}"
 
 
@@ -85,6 +86,10 @@ class Separator:
     ``owner/name[@revision]``. overlap: fraction of a segment shared with its neighbour (0 <= overlap < 1).
     chunk_seconds: audio processed at once; memory is bounded by it, not by the file's length.
     batch_size: segments run through the network at once.
+    masks: ``shared`` (default): where the requested classes' masks add up to more than 1 in a
+    time-frequency bin, each is scaled down by that sum, so no two stems claim the same energy and the
+    residual (mixture minus stems) is a non-negative share of every bin; one class alone is unchanged.
+    ``independent``: each class's mask as the model gives it (eq. 10 alone, the paper's protocol).
     """
 
     def __init__(
@@ -96,7 +101,10 @@ class Separator:
         chunk_seconds: float = 10.0,
         batch_size: int = 4,
         cache_dir: str | None = None,
+        masks: str = "shared",
     ):
+        if masks not in MASK_MODES:
+            raise UsageError(f"--masks must be one of {', '.join(MASK_MODES)}, got '{masks}'.")
         if not 0.0 <= overlap < 1.0:
             raise UsageError(f"--overlap must be in [0, 1), got {overlap}.")
         if not chunk_seconds > 0 or not np.isfinite(chunk_seconds):
@@ -116,6 +124,7 @@ class Separator:
         self.overlap = overlap
         self.chunk_seconds = chunk_seconds
         self.batch_size = batch_size
+        self.masks = masks
 
     # --- what the model knows ---------------------------------------------------------------------
 
@@ -168,10 +177,17 @@ class Separator:
 
     def _mask_fn(self, class_idx: list[int]) -> chunking.MaskFn:
         classes = torch.tensor(class_idx, device=self.device)
+        shared = self.masks == "shared"
 
         @torch.inference_mode()
         def fn(net_in: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid(self.model(net_in, classes).mask_logits)
+            masks = torch.sigmoid(self.model(net_in, classes).mask_logits)  # (B, N, H, T)
+            if shared:
+                # Sums above 1 are cut back to 1. Everything after this (unwarping, blending segments,
+                # mapping onto the input's STFT) takes convex combinations of bins, so the stems' masks
+                # still add up to at most 1 on the input's grid.
+                masks = masks / masks.sum(dim=1, keepdim=True).clamp_min(1.0)
+            return masks
 
         return fn
 

@@ -99,6 +99,44 @@ def test_chunks_run_each_model_segment_through_the_network_once(tone_model_dir):
     assert counts[2.0] == counts[1000.0]
 
 
+def test_shared_masks_never_claim_a_bin_twice_and_leave_lone_masks_alone(tone_model_dir):
+    import torch
+
+    from sgnsep import frontend
+
+    shared = Separator(tone_model_dir, device="cpu")
+    independent = Separator(tone_model_dir, device="cpu", masks="independent")
+    assert shared.masks == "shared"
+    # Broadband noise plus tones: bins that both "low" and "hiss" claim, and bins that neither does.
+    rng = np.random.default_rng(3)
+    low, high = tone_mix(11025, 6.0, 1)
+    mix = torch.as_tensor(low[0] + high[0] + 0.3 * rng.standard_normal(low.shape[-1]).astype(np.float32))
+    audio = shared.meta.audio
+    mag = frontend.stft(mix, audio).abs()[None, :, : audio.segment_frames]
+    net_in = frontend.network_input(frontend.warp(mag, audio), audio)
+    idx = shared.class_indices(["low", "high", "hiss"])
+    m_ind, m_sh = independent._mask_fn(idx)(net_in), shared._mask_fn(idx)(net_in)
+    total = m_ind.sum(dim=1, keepdim=True)
+    over = total > 1.0
+    assert over.float().mean() > 0.01, "the test input should make the masks overlap somewhere"
+    assert m_sh.sum(dim=1).max() <= 1.0 + 1e-6
+    # Where the masks overlap, the bin is split in the proportions the model gave; elsewhere nothing changes.
+    torch.testing.assert_close(m_sh, torch.where(over, m_ind / total, m_ind))
+    # One class alone is never rescaled: both modes give the same stem.
+    a = shared.separate(low + high, 11025, ["low"])["low"]
+    b = independent.separate(low + high, 11025, ["low"])["low"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_mask_mode_is_a_clear_error(tone_model_dir, tmp_path):
+    with pytest.raises(UsageError, match="--masks must be one of shared, independent"):
+        Separator(tone_model_dir, device="cpu", masks="soft")
+    sf.write(tmp_path / "x.wav", np.zeros((11025, 1), np.float32), 11025)
+    r = run_cli("separate", tmp_path / "x.wav", "-s", "low", "-m", tone_model_dir, "--masks", "soft", "-o", tmp_path / "out")
+    assert r.returncode != 0 and "--masks must be one of" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("sr,channels", [(8000, 1), (11025, 2), (22050, 2), (44100, 2), (48000, 3)])
 def test_fast_path_equals_the_plain_reference_path(tone_model_dir, sr, channels):
     """The optimised chunk path (spans, custom overlap-add, reused buffers) against tests/reference_separation.py."""
