@@ -125,6 +125,11 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
     return cfg
 
 
+# Model settings that only shape the loss, not the network or what it computes at inference: a fine-tuning
+# run may change them (the checkpoint's weights fit any of them); every other model setting must match.
+FINE_TUNABLE_MODEL_SETTINGS = ("class_token_loss_weight", "presence_loss_weight", "weighted_mask_loss", "mask_threshold")
+
+
 def _init_checkpoint(cfg: TrainConfig):
     """The checkpoint ``init_from`` names, checked against the run's settings -> (LoadedCheckpoint, cfg with
     its classes, model and audio settings)."""
@@ -135,7 +140,9 @@ def _init_checkpoint(cfg: TrainConfig):
     where = f"init_from {cfg.init_from}"
     ck_model, ck_audio = dataclasses.asdict(loaded.meta.model), dataclasses.asdict(loaded.meta.audio)
     for section, given, saved in (("model", cfg.model, ck_model), ("audio", cfg.audio, ck_audio)):
-        differ = sorted(k for k, v in given.items() if k in saved and saved[k] != v and k != "num_classes")
+        free = FINE_TUNABLE_MODEL_SETTINGS if section == "model" else ()
+        differ = sorted(k for k, v in given.items()
+                        if k in saved and saved[k] != v and k != "num_classes" and k not in free)
         unknown = sorted(k for k in given if k not in saved)
         if differ or unknown:
             raise UsageError(
@@ -155,6 +162,7 @@ def _init_checkpoint(cfg: TrainConfig):
             hint=f"Its classes: {', '.join(loaded.meta.classes)}. Train a new model for other classes.",
         )
     ck_model.pop("num_classes", None)
+    ck_model.update({k: v for k, v in cfg.model.items() if k in FINE_TUNABLE_MODEL_SETTINGS})
     fitted = dataclasses.replace(cfg, classes=list(loaded.meta.classes), model=ck_model, audio=ck_audio)
     return loaded, fitted
 

@@ -216,3 +216,7 @@ def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_settings(tone_mode
     with pytest.raises(UsageError, match="no class 'tuba'"):
         train(cfg_for(solos, init_from=str(tone_model_dir), model={}, audio={}, classes=["tuba"]), tmp_path / "bad2")
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()
+    # loss weights are the run's to choose: they change training, not the network the checkpoint holds
+    train(cfg_for(solos, init_from=str(tone_model_dir), model={"presence_loss_weight": 0.25}, audio={},
+                  steps_per_epoch=1, epochs=1, checkpoint_every=1, val_mixtures=2), tmp_path / "lossw")
+    assert load_checkpoint(tmp_path / "lossw" / "last").meta.model.presence_loss_weight == 0.25
