@@ -56,6 +56,16 @@ def test_cli_eval_on_a_stems_folder(tone_model_dir, stems_dir, tmp_path):
     # never overwrite results without asking
     again = run_cli("eval", "--model", tone_model_dir, "--data-dir", stems_dir, "--out", tmp_path / "r.json")
     assert again.returncode == 4 and "--overwrite" in again.stderr
+    # --masks: the report records which way the masks were combined; independent masks separate too
+    assert report["model"]["masks"] == "shared"
+    ind = run_cli("eval", "--model", tone_model_dir, "--data-dir", stems_dir, "--masks", "independent",
+                  "--baselines", "none", "--out", tmp_path / "ind.json")
+    assert ind.returncode == 0, ind.stderr
+    ind_report = json.loads((tmp_path / "ind.json").read_text())
+    assert ind_report["model"]["masks"] == "independent"
+    assert ind_report["summary"]["model"]["overall"]["sdri"]["mean"] > 3
+    bad = run_cli("eval", "--model", tone_model_dir, "--data-dir", stems_dir, "--masks", "both")
+    assert bad.returncode != 0 and "--masks must be one of" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_solos_mixtures_are_deterministic_and_scaled(tone_model_dir, tmp_path):
