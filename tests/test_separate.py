@@ -128,7 +128,18 @@ def test_shared_masks_never_claim_a_bin_twice_and_leave_lone_masks_alone(tone_mo
     np.testing.assert_array_equal(a, b)
 
 
-def test_unknown_mask_mode_is_a_clear_error(tone_model_dir, tmp_path):
+def test_cli_masks_option_and_unknown_mode(tone_model_dir, tmp_path):
+    low, high = tone_mix(11025, 3.0, 1, seed=5)
+    sf.write(tmp_path / "mix.wav", (low + high).T, 11025, subtype="FLOAT")
+    r = run_cli("separate", tmp_path / "mix.wav", "-s", "low,high", "-m", tone_model_dir, "--masks", "independent",
+                "--json", "--bit-depth", "32", "-o", tmp_path / "ind")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads(r.stdout)
+    assert manifest["model"]["masks"] == "independent"
+    api = Separator(tone_model_dir, device="cpu", masks="independent").separate(low + high, 11025, ["low", "high"])
+    for name in ("low", "high"):
+        written, _ = sf.read(manifest["files"][0]["outputs"][name], always_2d=True, dtype="float32")
+        np.testing.assert_allclose(written.T, api[name], atol=1e-6)
     with pytest.raises(UsageError, match="--masks must be one of shared, independent"):
         Separator(tone_model_dir, device="cpu", masks="soft")
     sf.write(tmp_path / "x.wav", np.zeros((11025, 1), np.float32), 11025)
