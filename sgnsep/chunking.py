@@ -97,6 +97,11 @@ class ChunkPlan:
     def stride_frames(self) -> int:
         return self.segment_frames - self.overlap_frames
 
+    @property
+    def final_segment_start(self) -> int:
+        """Start frame of the file's last segment, which ends on its last frame (see segment_layout)."""
+        return max(0, self.total_frames - self.segment_frames)
+
     @cached_property
     def context_in(self) -> int:
         """Context read on each side of a chunk, a whole number of units.
@@ -176,17 +181,32 @@ def segment_weights(plan: ChunkPlan, device, dtype) -> torch.Tensor:
 
 def _segment_starts(plan: ChunkPlan, keep_start: int, keep_stop: int) -> list[int]:
     """Global start frames of the segments whose masks reach input samples [keep_start, keep_stop): those
-    touching the model frames (plus 2 for interpolation) under the input frames overlapping them."""
+    touching the model frames (plus 2 for interpolation) under the input frames overlapping them.
+
+    The segments of a file are those of :func:`segment_layout`.
+    """
     ratio = plan.model_rate / plan.input_rate
     hop = plan.audio.hop_length
     lo = (keep_start - plan.n_fft_in) * ratio / hop - 2
     hi = (keep_stop + plan.n_fft_in) * ratio / hop + 2
+    final = plan.final_segment_start
     first = max(0, math.floor((lo - plan.segment_frames) / plan.stride_frames) + 1)
-    last = min(
-        math.floor(hi / plan.stride_frames),
-        max(0, math.ceil((plan.total_frames - plan.segment_frames) / plan.stride_frames)),
-    )
-    return [j * plan.stride_frames for j in range(first, last + 1)]
+    last = math.floor(hi / plan.stride_frames)
+    starts = [s for s in (j * plan.stride_frames for j in range(first, last + 1)) if s < final]
+    if lo - plan.segment_frames < final <= hi:
+        starts.append(final)
+    return starts
+
+
+def segment_layout(plan: ChunkPlan) -> list[int]:
+    """Start frames of every segment the network sees for one file: every ``stride`` frames, then one
+    ending on the file's last frame.
+
+    The last segment ends with the file rather than running past it: a segment that is mostly zero padding
+    is unlike anything the model was trained on, and its masks (blended into the file's last seconds) cost
+    the 6-second test tracks about 1 dB of SDR. Only a file shorter than one segment is padded.
+    """
+    return list(range(0, plan.final_segment_start, plan.stride_frames)) + [plan.final_segment_start]
 
 
 def _resample(wave: torch.Tensor, orig: int, new: int) -> torch.Tensor:

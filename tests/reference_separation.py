@@ -1,7 +1,7 @@
 """The plain separation path, for checking the optimised one (sgnsep/chunking.py) against it.
 
 Everything is done once over the whole signal with the library's general-purpose transforms: the mono mix
-resampled to the model rate, its STFT, every model segment on the global frame grid blended with the
+resampled to the model rate, its STFT, every model segment of chunking.segment_layout blended with the
 trapezoid weights, then torch.stft of every channel at the input rate, the masks mapped onto that grid by
 bilinear interpolation (grid_sample), and torch.istft. No chunks, no spans, no reused buffers, no custom
 overlap-add: slow and simple, so that the fast path can be held to it.
@@ -32,9 +32,7 @@ def reference_stems(separator, audio, sample_rate: int, sources) -> dict:
     acc = torch.zeros(len(class_idx), audio_cfg.freq_bins, total)
     norm = torch.zeros(total)
     weights = chunking.segment_weights(plan, "cpu", torch.float32)
-    last = max(0, -(-(plan.total_frames - n) // plan.stride_frames))
-    for j in range(last + 1):
-        s = j * plan.stride_frames
+    for s in chunking.segment_layout(plan):
         seg = mag[:, s : s + n]
         seg = F.pad(seg, (0, n - seg.shape[-1]))
         net_in = frontend.network_input(frontend.warp(seg[None], audio_cfg), audio_cfg)
