@@ -88,6 +88,23 @@ def unwarp(mask: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
     return out.reshape(*lead, cfg.freq_bins, t)
 
 
+# A segment quieter than the level by more than this is raised by this much only: near-silence (a fade, a
+# rest) is not blown up into a loud noise floor that the network would assign to some class.
+MAX_LEVEL_BOOST_DB = 30.0
+
+
+def level_gain(warped_mag: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """(B, W, T) -> (B, 1, 1) factors bringing each segment to ``cfg.input_level_db`` (ones when None)."""
+    if cfg.input_level_db is None:
+        return torch.ones(warped_mag.shape[0], 1, 1, dtype=warped_mag.dtype, device=warped_mag.device)
+    power_db = 10.0 * torch.log10(warped_mag.pow(2).mean(dim=(-2, -1), keepdim=True).clamp_min(1e-30))
+    gain_db = (cfg.input_level_db - power_db).clamp(max=MAX_LEVEL_BOOST_DB)
+    return torch.pow(10.0, gain_db / 20.0)
+
+
 def network_input(warped_mag: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
-    """Network input of Sound of Pixels: ``log(mag + eps)`` with a channel axis: (B, W, T) -> (B, 1, W, T)."""
+    """Network input of Sound of Pixels, ``log(mag + eps)`` with a channel axis: (B, W, T) -> (B, 1, W, T);
+    each segment first brought to ``cfg.input_level_db`` if set (:func:`level_gain`)."""
+    if cfg.input_level_db is not None:
+        warped_mag = warped_mag * level_gain(warped_mag, cfg)
     return torch.log(warped_mag + cfg.log_eps).unsqueeze(1)

@@ -49,7 +49,7 @@ def make_batch(
     present = torch.zeros(b, num_classes, dtype=sources.dtype, device=sources.device)
     present.scatter_(1, classes, 1.0)
     return MixBatch(
-        net_input=torch.log(mix_w + audio.log_eps),
+        net_input=frontend.network_input(mix_w[:, 0], audio),
         classes=classes,
         target_masks=target,
         weight=weight,

@@ -14,6 +14,7 @@ import re
 from dataclasses import fields
 from typing import Any
 
+from sgnsep import frontend
 from sgnsep.checkpoint import CheckpointMeta
 from sgnsep.config import SGNConfig
 
@@ -170,7 +171,10 @@ def _audio_section(meta: CheckpointMeta) -> str:
         ("Sample rate inside the model", f"{a.sample_rate} Hz, mono"),
         ("STFT", f"window {a.n_fft}, hop {a.hop_length} ({a.freq_bins} frequency bins)"),
         ("Network input",
-         f"{a.warp_bins} x {a.warp_bins} log-frequency magnitude spectrogram, log(magnitude + {a.log_eps:g})"),
+         f"{a.warp_bins} x {a.warp_bins} log-frequency magnitude spectrogram, log(magnitude + {a.log_eps:g})"
+         + ("" if a.input_level_db is None else
+            f", each segment first scaled to a mean power of {a.input_level_db:g} dB (raised by at most"
+            f" {frontend.MAX_LEVEL_BOOST_DB:g} dB)")),
         ("Segment", f"{a.segment_samples} samples ({seconds:.2f} s, {a.segment_frames} frames)"),
     ]
     return (

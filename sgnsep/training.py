@@ -128,6 +128,8 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
 # Model settings that only shape the loss, not the network or what it computes at inference: a fine-tuning
 # run may change them (the checkpoint's weights fit any of them); every other model setting must match.
 FINE_TUNABLE_MODEL_SETTINGS = ("class_token_loss_weight", "presence_loss_weight", "weighted_mask_loss", "mask_threshold")
+# The input level is a front-end setting a fine-tune may add or change (the network then learns at it).
+FINE_TUNABLE_AUDIO_SETTINGS = ("input_level_db",)
 
 
 def _init_checkpoint(cfg: TrainConfig):
@@ -140,7 +142,7 @@ def _init_checkpoint(cfg: TrainConfig):
     where = f"init_from {cfg.init_from}"
     ck_model, ck_audio = dataclasses.asdict(loaded.meta.model), dataclasses.asdict(loaded.meta.audio)
     for section, given, saved in (("model", cfg.model, ck_model), ("audio", cfg.audio, ck_audio)):
-        free = FINE_TUNABLE_MODEL_SETTINGS if section == "model" else ()
+        free = FINE_TUNABLE_MODEL_SETTINGS if section == "model" else FINE_TUNABLE_AUDIO_SETTINGS
         differ = sorted(k for k, v in given.items()
                         if k in saved and saved[k] != v and k != "num_classes" and k not in free)
         unknown = sorted(k for k in given if k not in saved)
@@ -163,6 +165,7 @@ def _init_checkpoint(cfg: TrainConfig):
         )
     ck_model.pop("num_classes", None)
     ck_model.update({k: v for k, v in cfg.model.items() if k in FINE_TUNABLE_MODEL_SETTINGS})
+    ck_audio.update({k: v for k, v in cfg.audio.items() if k in FINE_TUNABLE_AUDIO_SETTINGS})
     fitted = dataclasses.replace(cfg, classes=list(loaded.meta.classes), model=ck_model, audio=ck_audio)
     return loaded, fitted
 

@@ -49,3 +49,24 @@ def test_warp_oversamples_low_frequencies():
 def test_unwarp_of_constant_mask_is_constant():
     mask = torch.full((2, 3, 256, 256), 0.7)
     assert torch.allclose(frontend.unwarp(mask, AUDIO), torch.full((2, 3, 512, 256), 0.7), atol=1e-6)
+
+
+def test_input_level_brings_every_segment_to_one_level_and_caps_the_boost():
+    import dataclasses
+
+    levelled = dataclasses.replace(AUDIO, input_level_db=2.0)
+    warped = frontend.warp(frontend.stft(torch.randn(1, AUDIO.segment_samples), AUDIO).abs(), AUDIO).repeat(3, 1, 1)
+    warped = warped * torch.tensor([0.05, 1.0, 30.0])[:, None, None]  # one segment at three levels
+    # without a level the input follows the recording's level; with one it does not
+    plain = frontend.network_input(warped, AUDIO)
+    assert (plain[2] - plain[1]).mean() > 3.0
+    net_in = frontend.network_input(warped, levelled)
+    assert torch.allclose(net_in[0], net_in[1], atol=1e-4) and torch.allclose(net_in[2], net_in[1], atol=1e-4)
+    scaled = warped * frontend.level_gain(warped, levelled)
+    power_db = 10 * torch.log10(scaled.pow(2).mean(dim=(-2, -1)))
+    assert torch.allclose(power_db, torch.full((3,), 2.0), atol=1e-3)
+    # near-silence is raised by at most MAX_LEVEL_BOOST_DB, not up to the level
+    faint = warped[1:2] * 1e-4  # 80 dB down
+    gain_db = 20 * torch.log10(frontend.level_gain(faint, levelled)).item()
+    assert abs(gain_db - frontend.MAX_LEVEL_BOOST_DB) < 1e-3
+    assert torch.isfinite(frontend.network_input(torch.zeros(1, 256, 256), levelled)).all()

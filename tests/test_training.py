@@ -220,3 +220,9 @@ def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_settings(tone_mode
     train(cfg_for(solos, init_from=str(tone_model_dir), model={"presence_loss_weight": 0.25}, audio={},
                   steps_per_epoch=1, epochs=1, checkpoint_every=1, val_mixtures=2), tmp_path / "lossw")
     assert load_checkpoint(tmp_path / "lossw" / "last").meta.model.presence_loss_weight == 0.25
+    # so is the input level: the fine-tune learns at it, and the checkpoint records it for separate
+    train(cfg_for(solos, init_from=str(tone_model_dir), model={}, audio={"input_level_db": 2.0},
+                  steps_per_epoch=1, epochs=1, checkpoint_every=1, val_mixtures=2), tmp_path / "level")
+    assert load_checkpoint(tmp_path / "level" / "last").meta.audio.input_level_db == 2.0
+    with pytest.raises(UsageError, match="hop_length"):  # other front-end settings stay the checkpoint's
+        train(cfg_for(solos, init_from=str(tone_model_dir), model={}, audio={"hop_length": 128}), tmp_path / "bad3")
