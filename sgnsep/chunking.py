@@ -406,6 +406,7 @@ class _SpanSTFT:
         # one contiguous product: broadcasting a (T, F, 1) mask over the real/imaginary pairs is not
         # vectorised and costs more than writing the pairs.
         self.mask_pairs = torch.empty_like(self.masked_ri)
+        self.low_bins, self.edge = self.mask_pairs.shape[1], None  # set by set_mask / set_mask_low_band
         self.acc = torch.empty(t + 3, hop, device=x.device, dtype=x.dtype)
         env = torch.zeros(t + 3, hop, device=x.device, dtype=x.dtype)
         wsq = (self.window * self.window).view(4, hop)
@@ -419,13 +420,18 @@ class _SpanSTFT:
     def set_mask(self, mask: torch.Tensor) -> None:
         """Mask (T, F) for the next :meth:`masked_samples`."""
         self.mask_pairs.copy_(mask[..., None].expand_as(self.mask_pairs))
+        self.low_bins, self.edge = self.mask_pairs.shape[1], None
 
     def set_mask_low_band(self, start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor, edge: torch.Tensor) -> None:
-        """Mask bins [0, Fl) with ``lerp(start, end, weight)`` (T, Fl) and every bin above with ``edge`` (T,)."""
+        """Mask bins [0, Fl) with ``lerp(start, end, weight)`` (T, Fl) and every bin above with ``edge`` (T,).
+
+        Only the low band is written out as a mask; above it each frame is scaled by one number, which costs
+        no mask-sized memory traffic (the bins above the model's band are three quarters of a 44.1 kHz STFT).
+        """
         pairs, f = self.mask_pairs, start.shape[-1]
         torch.lerp(start, end, weight, out=pairs[:, :f, 0])
         pairs[:, :f, 1].copy_(pairs[:, :f, 0])
-        pairs[:, f:].copy_(edge[:, None, None].expand(-1, pairs.shape[1] - f, 2))
+        self.low_bins, self.edge = f, edge[:, None, None]
 
     def masked_samples(self, lo: int, hi: int, out: torch.Tensor) -> torch.Tensor:
         """Samples [lo, hi) of the inverse of the masked spectrum, written into ``out`` (C, hi - lo)."""
@@ -433,8 +439,11 @@ class _SpanSTFT:
         parts = self.frames.view(t, 4, self.hop)
         acc, w = self.acc, self.window_parts
         samples = acc.view(-1)[self.start + lo : self.start + hi]
+        f = self.low_bins
         for ch in range(self.spec.shape[0]):
-            torch.mul(self.spec_ri[ch], self.mask_pairs, out=self.masked_ri)
+            torch.mul(self.spec_ri[ch, :, :f], self.mask_pairs[:, :f], out=self.masked_ri[:, :f])
+            if self.edge is not None:
+                torch.mul(self.spec_ri[ch, :, f:], self.edge, out=self.masked_ri[:, f:])
             torch.fft.irfft(self.masked, n=self.n_fft, dim=-1, out=self.frames)
             # Overlap-add of the windowed frames, the window applied on the way (one pass over the frames,
             # not two): hop-sized quarter j of frame q lands on output block q + j.
