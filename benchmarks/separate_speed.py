@@ -2,6 +2,7 @@
 
     python benchmarks/separate_speed.py                       # 1, 10 and 60-minute files, 1..8 classes
     python benchmarks/separate_speed.py --minutes 1 10 --compare   # + Open-Unmix (umxl) and Demucs (htdemucs)
+    python benchmarks/separate_speed.py --no-files --cli-classes   # classes scaling only, in-process and CLI
 
 End to end: each length is a 44.1 kHz stereo 16-bit wav; `sgnsep separate` runs as a subprocess (the cost a
 user sees: start-up, model load, reading, resampling, the network, writing two stems), and its peak memory
@@ -96,6 +97,63 @@ def classes_scaling(model: str, device: str, seconds: float = 60.0, repeats: int
     return [(n, float(np.median(wall[n])), float(np.median(cpu[n])), float(np.median(net[n]))) for n in counts]
 
 
+def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: float = 10.0) -> tuple[float, float]:
+    """(synthesis, inverse FFT alone) in wall seconds per class for `seconds` of 44.1 kHz stereo: what every
+    requested class costs beyond the network (sgnsep.chunking._SpanSTFT: mask, inverse FFT, overlap-add of
+    both channels), on the STFT grid `separate` uses for 44.1 kHz input (4096-point frames every 1024 samples).
+    Timed on one chunk of `chunk_seconds` (separate's default; its buffers stay in cache as they do there) and
+    scaled to `seconds`."""
+    import torch
+
+    from sgnsep.chunking import _SpanSTFT
+
+    rng = np.random.default_rng(0)
+    n = int(chunk_seconds * RATE)
+    span = _SpanSTFT(torch.from_numpy((0.1 * rng.standard_normal((2, n + 8192))).astype(np.float32)), 4096, 1024)
+    frames = span.spec.shape[1]
+    low = torch.from_numpy(rng.random((frames, 512), dtype=np.float32))
+    edge = torch.from_numpy(rng.random(frames, dtype=np.float32))
+    weight = torch.zeros(512)
+    out = torch.empty(2, n)
+
+    def one_class():
+        span.set_mask_low_band(low, low, weight, edge)
+        span.masked_samples(0, n, out)
+
+    def ffts():
+        for _ in range(2):  # one per channel
+            torch.fft.irfft(span.masked, n=4096, dim=-1, out=span.frames)
+
+    times = {}
+    for name, fn in (("synthesis", one_class), ("fft", ffts)):
+        fn()  # warm-up
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        times[name] = float(np.median(runs)) * seconds / chunk_seconds
+    return times["synthesis"], times["fft"]
+
+
+def cli_classes_scaling(model: str, device: str, tmp: Path, minutes: float = 10.0, counts=(1, 2, 8),
+                        repeats: int = 3) -> list[tuple[int, float]]:
+    """Wall seconds of `sgnsep separate` (a subprocess, writing the stems and the default outputs) on one
+    `minutes`-long 44.1 kHz stereo file per number of classes: medians of `repeats`, the counts interleaved."""
+    from sgnsep import Separator
+
+    classes = Separator(model, device=device).classes
+    path = tmp / "classes.wav"
+    make_file(path, minutes)
+    wall: dict[int, list[float]] = {n: [] for n in counts}
+    for _ in range(repeats):
+        for n in counts:
+            wall[n].append(run_cli(["separate", str(path), "--sources", ",".join(classes[:n]), "--model", model,
+                                    "--device", device, "--out", str(tmp / "classes-out"), "--overwrite"])[0])
+    path.unlink()
+    return [(n, float(np.median(wall[n]))) for n in counts]
+
+
 def network_layouts(model: str, device: str, repeats: int = 3) -> tuple[float, float]:
     """Wall seconds of the network alone (2 classes, the segments covering 60 s, one batch) in torch's
     default memory layout and in the channels-last layout that Separator uses on CPU; medians."""
@@ -170,6 +228,9 @@ def main() -> None:
     ap.add_argument("--sources", default="violin,cello")
     ap.add_argument("--compare", action="store_true", help="also time Open-Unmix umxl and Demucs htdemucs")
     ap.add_argument("--no-classes", action="store_true", help="skip the 1..8 classes scaling")
+    ap.add_argument("--no-files", action="store_true", help="skip the 1/10/60-minute end-to-end table")
+    ap.add_argument("--cli-classes", action="store_true",
+                    help="also time the CLI on a 10-minute file with 1, 2 and 8 classes")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs per measurement; the table shows the median wall time and the largest peak memory")
     args = ap.parse_args()
@@ -182,8 +243,9 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, device {args.device}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"\n| file | audio | wall (median of {args.repeats}) | real-time factor | peak memory |\n|---|---|---|---|---|")
-        for minutes in args.minutes:
+        if not args.no_files:
+            print(f"\n| file | audio | wall (median of {args.repeats}) | real-time factor | peak memory |\n|---|---|---|---|---|")
+        for minutes in [] if args.no_files else args.minutes:
             path = tmp / f"{minutes:g}min.wav"
             make_file(path, minutes)
             runs = [run_cli(["separate", str(path), "--sources", args.sources, "--model", args.model,
@@ -193,7 +255,8 @@ def main() -> None:
             print(f"| {minutes:g} min, 44.1 kHz stereo, {args.sources} | {minutes * 60:.0f} s | {wall:.1f} s | "
                   f"{minutes * 60 / wall:.1f}x | {rss:.0f} MB |", flush=True)
             path.unlink()
-        print(f"\n`python -c \"import torch\"` alone peaks at {import_torch_rss():.0f} MB.", flush=True)
+        if not args.no_files:
+            print(f"\n`python -c \"import torch\"` alone peaks at {import_torch_rss():.0f} MB.", flush=True)
         if not args.no_classes:
             rows = classes_scaling(args.model, args.device, repeats=args.repeats)
             base, base_cpu, base_net = rows[0][1], rows[0][2], rows[0][3]
@@ -206,6 +269,16 @@ def main() -> None:
             default, last = network_layouts(args.model, args.device, repeats=args.repeats)
             print(f"\nnetwork alone, 2 classes, 60 s of audio: {default:.3f} s in the default memory layout, "
                   f"{last:.3f} s channels-last ({default / last:.2f}x faster)", flush=True)
+            synthesis, fft = synthesis_cost()
+            print(f"\nper class, for 60 s of 44.1 kHz stereo: synthesis {1000 * synthesis:.1f} ms (mask, inverse FFT and "
+                  f"overlap-add of both channels), of which the inverse FFTs {1000 * fft:.1f} ms; the 1.5x target "
+                  f"leaves {1000 * 0.5 * base / 7:.1f} ms per class beyond the first", flush=True)
+        if args.cli_classes:
+            rows = cli_classes_scaling(args.model, args.device, tmp, repeats=args.repeats)
+            print(f"\n| classes asked for (CLI, 10-minute 44.1 kHz stereo file, float32 WAV stems) | wall seconds "
+                  f"(median of {args.repeats}) | relative to 1 class |\n|---|---|---|")
+            for n, sec in rows:
+                print(f"| {n} | {sec:.2f} | {sec / rows[0][1]:.2f}x |", flush=True)
         if args.compare:
             path = tmp / "compare.wav"
             make_file(path, 1)
