@@ -74,6 +74,19 @@ def test_chunked_output_equals_whole_file_output(tone_model_dir, sr):
         assert np.abs(whole[k] - chunked[k]).max() < 1e-5 * max(1.0, np.abs(whole[k]).max())
 
 
+def record_network_inputs(sep: Separator) -> list:
+    """Wrap ``sep``'s mask function: every segment it sends through the network is appended to the list returned."""
+    seen = []
+    plain = sep._mask_fn
+
+    def recording(class_idx):
+        fn = plain(class_idx)
+        return lambda net_in: (seen.extend(net_in), fn(net_in))[1]
+
+    sep._mask_fn = recording
+    return seen
+
+
 def test_chunks_run_each_model_segment_through_the_network_once(tone_model_dir):
     """Segments straddling a chunk boundary are computed for the first chunk and handed to the next, not run
     again: chunked separation costs the network exactly what a whole-file pass does (and gives its output)."""
@@ -82,22 +95,14 @@ def test_chunks_run_each_model_segment_through_the_network_once(tone_model_dir):
     counts = {}
     for chunk_seconds in (1000.0, 2.0):
         sep = Separator(tone_model_dir, device="cpu", chunk_seconds=chunk_seconds)
-        plain = sep._mask_fn
-        seen = []
-
-        def counting(class_idx, plain=plain, seen=seen):
-            fn = plain(class_idx)
-            return lambda net_in: (seen.append(net_in.shape[0]), fn(net_in))[1]
-
-        sep._mask_fn = counting
+        seen = record_network_inputs(sep)
         sep.separate(low + high, sr, ["low", "high"])
-        counts[chunk_seconds] = sum(seen)
+        counts[chunk_seconds] = len(seen)
     from sgnsep import chunking
 
     plan = chunking.make_plan(sr, low.shape[-1], sep.meta.audio, chunk_seconds=2.0)
     assert len(list(plan.chunks())) >= 4  # the chunked run really had boundaries to share segments across
     assert counts[2.0] == counts[1000.0]
-
 
 
 @pytest.mark.parametrize("seconds", [6.05, 9.3, 20.0])
@@ -114,14 +119,7 @@ def test_the_network_never_sees_zero_padding_in_a_file_longer_than_a_segment(ton
     floor = float(np.log(1e-10))
     for chunk_seconds in (1000.0, 2.0):
         sep = Separator(tone_model_dir, device="cpu", chunk_seconds=chunk_seconds)
-        plain = sep._mask_fn
-        seen = []
-
-        def recording(class_idx, plain=plain, seen=seen):
-            fn = plain(class_idx)
-            return lambda net_in: (seen.extend(net_in), fn(net_in))[1]
-
-        sep._mask_fn = recording
+        seen = record_network_inputs(sep)
         sep.separate(mixture, sr, ["low"])
         plan = chunking.make_plan(sr, low.shape[-1], sep.meta.audio, chunk_seconds=chunk_seconds)
         layout = chunking.segment_layout(plan)
