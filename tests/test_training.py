@@ -204,8 +204,10 @@ def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_settings(tone_mode
     # through the CLI, and --resume of a fine-tuned run continues it
     r = run_cli("train", "--data-dir", solos, "--init-from", tone_model_dir, "--out", tmp_path / "cli",
                 "--set", "steps_per_epoch=4", "--set", "epochs=1", "--set", "batch_size=2",
-                "--set", "checkpoint_every=2", "--set", "val_mixtures=2", "--set", "optimizer=adam", "--max-steps", "2")
+                "--set", "checkpoint_every=2", "--set", "val_mixtures=2", "--set", "optimizer=adam", "--max-steps", "2",
+                "--set", "audio.input_level_db=-10")
     assert r.returncode == 0, r.stderr
+    assert load_checkpoint(tmp_path / "cli" / "last").meta.audio.input_level_db == -10.0
     r = run_cli("train", "--out", tmp_path / "cli", "--resume")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "cli" / "state.json").read_text())["step"] == 4
