@@ -8,6 +8,7 @@ here is written into every saved config so a checkpoint always records what it w
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -129,6 +130,10 @@ def dataclass_from_dict(cls, data: dict[str, Any], *, where: str):
                 raise ModelError(f"{where}: key '{name}' must be an integer, got {value!r}.")
         if isinstance(default, float) and not isinstance(value, (int, float)):
             raise ModelError(f"{where}: key '{name}' must be a number, got {value!r}.")
+        if known[name].type == "float | None" and value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        ):
+            raise ModelError(f"{where}: key '{name}' must be a finite number or null, got {value!r}.")
         kwargs[name] = value
     return cls(**kwargs)
 

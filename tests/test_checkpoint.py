@@ -64,6 +64,8 @@ def test_a_pickle_is_never_unpickled(ckpt, monkeypatch):
         (lambda d: d.__setitem__("classes", ["a"]), "num_classes is 2 but 1"),
         (lambda d: d["model"].__setitem__("wings", 2), "unknown keys \\['wings'\\]"),
         (lambda d: d["model"].__setitem__("depth", "six"), "'depth' must be an integer"),
+        (lambda d: d["audio"].__setitem__("input_level_db", "loud"), "'input_level_db' must be a finite number or null"),
+        (lambda d: d["audio"].__setitem__("input_level_db", float("nan")), "'input_level_db' must be a finite number"),
     ],
 )
 def test_bad_configs(ckpt, edit, message):
