@@ -250,6 +250,27 @@ def validate(model: torch.nn.Module, batches, audio: AudioConfig) -> dict[str, f
     }
 
 
+def validation_batches(val_set, cfg: TrainConfig, num_classes: int, audio: AudioConfig, mask_threshold: float,
+                       device) -> list:
+    """The run's fixed validation mixtures: ``cfg.val_mixtures`` of ``cfg.num_sources`` sources, drawn with
+    their own seed (``cfg.seed`` + 1,000,003) so that they do not depend on the training position, and the
+    same for any checkpoint scored with the same settings (benchmarks/validation_score.py)."""
+    vrng = np.random.default_rng(cfg.seed + 1_000_003)
+    batches = []
+    for start in range(0, cfg.val_mixtures, 16):
+        n = min(16, cfg.val_mixtures - start)
+        pairs = [sample_mixture(val_set, cfg.num_sources, audio.segment_samples, vrng, coherent=cfg.coherent)
+                 for _ in range(n)]
+        batches.append(
+            make_batch(
+                torch.from_numpy(np.stack([p[0] for p in pairs])),
+                torch.from_numpy(np.stack([p[1] for p in pairs])),
+                num_classes, audio, mask_threshold=mask_threshold,
+            ).to(device)
+        )
+    return batches
+
+
 def _init_distributed(device: torch.device) -> tuple[int, int, torch.device, bool]:
     """Join the process group that `torchrun` describes in the environment (WORLD_SIZE, RANK, LOCAL_RANK,
     MASTER_ADDR/PORT): NCCL between GPUs, Gloo on CPUs. Without torchrun: rank 0 of 1."""
@@ -356,20 +377,7 @@ def train(
         epoch = step // steps_per_epoch
         return cfg.lr * 0.1 ** sum(epoch >= e for e in cfg.lr_steps)
 
-    # Fixed validation mixtures (their own seed, so they do not depend on the training position).
-    vrng = np.random.default_rng(cfg.seed + 1_000_003)
-    val_batches = []
-    for start in range(0, cfg.val_mixtures, 16):
-        n = min(16, cfg.val_mixtures - start)
-        pairs = [sample_mixture(val_set, cfg.num_sources, audio.segment_samples, vrng, coherent=cfg.coherent)
-                 for _ in range(n)]
-        val_batches.append(
-            make_batch(
-                torch.from_numpy(np.stack([p[0] for p in pairs])),
-                torch.from_numpy(np.stack([p[1] for p in pairs])),
-                len(classes), audio, mask_threshold=mcfg.mask_threshold,
-            ).to(device)
-        )
+    val_batches = validation_batches(val_set, cfg, len(classes), audio, mcfg.mask_threshold, device)
 
     if cfg.batch_size % world:
         raise UsageError(f"batch_size {cfg.batch_size} does not split evenly over {world} processes.")
