@@ -19,6 +19,26 @@ SETS = ("chorales-2src", "chorales-3src")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def bar_line(report: dict) -> str:
+    """The model's mean SDRi with its standard error (over sources, and over mixtures: a mixture's sources are
+    not independent), and as a share of the oracle binary mask's SDR improvement (issue 5's quality bar)."""
+    import numpy as np
+
+    records = [r for r in report["records"] if r["status"] == "ok"]
+    model = [r for r in records if r["method"] == "model" and r.get("sdri") is not None]
+    mix = {(r["track"], r["class"]): r["sdr"] for r in records if r["method"] == "mixture"}
+    ibm = [r["sdr"] - mix[(r["track"], r["class"])] for r in records if r["method"] == "oracle-ibm"]
+    sdri = np.array([r["sdri"] for r in model])
+    tracks = {}
+    for r in model:
+        tracks.setdefault(r["track"], []).append(r["sdri"])
+    per_track = np.array([np.mean(v) for v in tracks.values()])
+    share = f"{100 * sdri.mean() / np.mean(ibm):.1f} % of the oracle binary mask's {np.mean(ibm):.2f} dB" if ibm else "no oracle"
+    return (f"\nmodel SDRi {sdri.mean():.2f} dB, standard error {sdri.std(ddof=1) / np.sqrt(len(sdri)):.2f} dB over "
+            f"{len(sdri)} sources, {per_track.std(ddof=1) / np.sqrt(len(per_track)):.2f} dB over {len(per_track)} "
+            f"mixtures; {share}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="sgn-gm-small")
@@ -43,6 +63,7 @@ def main() -> None:
             o = groups["overall"]
             cells = [f"{o[k]['mean']:.2f}" if k in o else "-" for k in ("sdr", "sir", "sar", "si-sdr", "sdri")]
             print(f"| {method} | " + " | ".join(cells) + " |")
+        print(bar_line(json.loads(out_json.read_text())))
         print("\n| class (model) | n | SDR | SIR | SAR | SI-SDR | SDRi | oracle-IBM SDR |\n|---|---|---|---|---|---|---|---|")
         for cls, stats in sorted(summary["model"].items()):
             if cls in ("overall", "silent"):

@@ -29,8 +29,9 @@ class AudioConfig:
     # mean squared warped magnitude) before the log, so the network sees every recording at one level; the
     # masks are applied to the unscaled mixture. None: no scaling (checkpoints saved before it existed).
     # The log input makes an unnormalised network level-dependent: the default model, trained on mixtures
-    # of stems divided by N (median level 1-2.5 dB here), was tested on summed stems (about 9 dB); setting
-    # the level alone took its held-out 2-source SDRi from 7.96 to 8.65 dB (weights.md, sgn-gm-small).
+    # of stems divided by N (median level 1.0-2.5 dB, benchmarks/input_levels.py), was tested on summed stems
+    # (about 9 dB); setting the level alone took its held-out 2-source SDRi from 7.96 to 8.65 dB (weights.md,
+    # sgn-gm-small).
     input_level_db: float | None = None
 
     @property
