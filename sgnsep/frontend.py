@@ -76,16 +76,28 @@ def warp(mag: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
     return F.grid_sample(mag.unsqueeze(1), grid, mode="bilinear", align_corners=True).squeeze(1)
 
 
+def _unwarp_taps(cfg: AudioConfig, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear bin j of :func:`unwarp` lies between warped rows ``row[j]`` and ``row[j] + 1``, at ``frac[j]``.
+
+    The rows are those of :func:`_warp_grid`'s inverse grid (align_corners: normalised -1 is row 0, +1 row
+    W - 1), computed in float64.
+    """
+    y = torch.linspace(-1.0, 1.0, cfg.freq_bins, device=device, dtype=torch.float64)
+    pos = (torch.log(10.0 * y + 11.0) / math.log(21.0)) * (cfg.warp_bins - 1)  # ((src + 1) / 2) * (W - 1)
+    row = pos.floor().long().clamp(0, cfg.warp_bins - 2)
+    return row, (pos - row).to(dtype)
+
+
 def unwarp(mask: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
-    """Log-frequency mask (B, ..., W, T) -> linear-frequency mask (B, ..., F, T)."""
-    lead = mask.shape[:-2]
-    flat = mask.reshape(-1, 1, *mask.shape[-2:])
-    t = flat.shape[-1]
-    grid = _warp_grid(cfg.warp_bins, cfg.freq_bins, t, True, mask.device, mask.dtype).expand(
-        flat.shape[0], -1, -1, -1
-    )
-    out = F.grid_sample(flat, grid, mode="bilinear", align_corners=True)
-    return out.reshape(*lead, cfg.freq_bins, t)
+    """Log-frequency mask (..., W, T) -> linear-frequency mask (..., F, T).
+
+    Linear interpolation along frequency at the rows of Sound of Pixels' inverse grid. This is what
+    ``grid_sample`` over :func:`_warp_grid` computes (bilinear, align_corners), without its second axis:
+    there every frame reads itself, but through float32 grid coordinates that mix in up to 5e-5 of the
+    neighbouring frames; and a 1-D gather is about twice as fast as the 2-D sampler.
+    """
+    row, frac = _unwarp_taps(cfg, mask.device, mask.dtype)
+    return torch.lerp(mask.index_select(-2, row), mask.index_select(-2, row + 1), frac[:, None])
 
 
 # A segment quieter than the level by more than this is raised by this much only: near-silence (a fade, a

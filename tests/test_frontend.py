@@ -51,6 +51,29 @@ def test_unwarp_of_constant_mask_is_constant():
     assert torch.allclose(frontend.unwarp(mask, AUDIO), torch.full((2, 3, 512, 256), 0.7), atol=1e-6)
 
 
+def test_unwarp_is_sound_of_pixels_inverse_grid_read_frame_by_frame():
+    """unwarp interpolates along frequency only, at the rows of the inverse grid that Sound of Pixels'
+    grid_sample reads; grid_sample itself agrees up to its float32 coordinates, which also let each frame
+    read a little of its neighbours."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    mask = torch.rand(2, 3, AUDIO.warp_bins, 64)
+    grid = frontend._warp_grid(AUDIO.warp_bins, AUDIO.freq_bins, 64, True, "cpu", torch.float32)
+    sampled = F.grid_sample(mask.reshape(6, 1, AUDIO.warp_bins, 64), grid.expand(6, -1, -1, -1), mode="bilinear",
+                            align_corners=True).reshape(2, 3, AUDIO.freq_bins, 64)
+    out = frontend.unwarp(mask, AUDIO)
+    assert out.shape == (2, 3, AUDIO.freq_bins, 64)
+    assert (out - sampled).abs().max() < 1e-4
+    # Frequency only: an impulse in one frame stays in that frame, exactly.
+    impulse = torch.zeros(1, AUDIO.warp_bins, 8)
+    impulse[0, :, 3] = torch.rand(AUDIO.warp_bins)
+    spread = frontend.unwarp(impulse, AUDIO)
+    assert torch.count_nonzero(spread[..., [0, 1, 2, 4, 5, 6, 7]]) == 0
+    # The first and last linear bins read the first and last warped rows.
+    assert torch.equal(spread[0, 0, 3], impulse[0, 0, 3]) and torch.allclose(spread[0, -1, 3], impulse[0, -1, 3])
+
+
 def test_input_level_brings_every_segment_to_one_level_and_caps_the_boost():
     import dataclasses
 
