@@ -234,13 +234,13 @@ def separate_chunk(
     the kept input samples [keep[0], keep[1]): (N, channels, keep length), written into ``out`` if given
     (a caller streaming a long file reuses one buffer: fresh memory for every chunk is page-faulted in anew,
     which costs as much per class as the inverse STFT itself). ``segment_masks`` ({global start frame:
-    (N, F, frames) mask}), passed from chunk to chunk of one file in order, carries the masks of segments
+    (N, Fl + 1, frames) mask over the input's bins,
+    see _BinMap}), passed from chunk to chunk of one file in order, carries the masks of segments
     that straddle chunk boundaries, so that every segment goes through the network once.
     """
     audio = plan.audio
     device, dtype = block.device, block.dtype
     hop = audio.hop_length
-    ratio = plan.model_rate / plan.input_rate
 
     # 1. Model-rate mono and its STFT, frames on the global grid (read_start is unit-aligned).
     mono = block.mean(dim=0, keepdim=True)
@@ -261,6 +261,9 @@ def separate_chunk(
     # At the file's end the whole-file pass pads in the same way.
     at_end = read_start + block.shape[-1] >= plan.total_in
 
+    # Masks are mapped onto the input's frequency bins as soon as they leave the network (interpolation along
+    # frequency commutes with blending segments and interpolating in time, both along time).
+    bins = _BinMap.of(plan, plan.n_fft_in // 2 + 1, device, dtype)
     n = plan.segment_frames
     for b0 in range(0, len(todo), batch_size):
         batch_starts = todo[b0 : b0 + batch_size]
@@ -272,28 +275,17 @@ def separate_chunk(
             segs.append(F.pad(seg, (pad_left, n - seg.shape[-1] - pad_left)))
         seg_mag = torch.stack(segs)  # (B, F, n)
         net_in = frontend.network_input(frontend.warp(seg_mag, audio), audio)
-        masks = frontend.unwarp(mask_fn(net_in), audio).clamp(0.0, 1.0)  # (B, N, F, n)
+        masks = frontend.unwarp(mask_fn(net_in), audio).clamp_(0.0, 1.0)  # (B, N, F, n)
+        masks = bins.interpolate(masks)  # (B, N, Fl + 1, n): input bins below the model's last bin, then that bin
         for s, m in zip(batch_starts, masks):
             masks_of[s] = m
             if s >= frame0 and (s - frame0 + n <= t_local or at_end):
                 cache[s] = m
-    acc = torch.zeros(num_masks, audio.freq_bins, t_local, device=device, dtype=dtype)
-    norm = torch.zeros(t_local, device=device, dtype=dtype)
-    weights = segment_weights(plan, device, dtype)
-    for s in starts:
-        a = s - frame0
-        lo_f, hi_f = max(a, 0), min(a + n, t_local)
-        if hi_f <= lo_f:
-            continue
-        w = weights[lo_f - a : hi_f - a]
-        acc[:, :, lo_f:hi_f] += masks_of[s][:, :, lo_f - a : hi_f - a] * w
-        norm[lo_f:hi_f] += w
     if segment_masks is not None:  # keep only what the next chunk (kept samples from keep[1] on) can need
         upcoming = _segment_starts(plan, keep[1], keep[1] + 1)
         needed_from = upcoming[0] if upcoming else math.inf  # none after the file's last chunk
         for s in [s for s in segment_masks if s < needed_from]:
             del segment_masks[s]
-    mask_model = acc / norm.clamp_min(1e-8)  # (N, F, T_local)
 
     # 3. Input-rate STFT of every channel, only over the kept span plus one window on each side: the context
     #    read around a chunk is for the model's segments; a kept sample depends only on the input frames
@@ -303,53 +295,122 @@ def separate_chunk(
     span0 = max(read_start, keep[0] - plan.n_fft_in)
     span1 = min(read_start + block.shape[-1], keep[1] + plan.n_fft_in)
     stft = _SpanSTFT(block[:, span0 - read_start : span1 - read_start], plan.n_fft_in, plan.hop_in)
-    t_in, f_in = stft.spec.shape[-2:]
+    t_in = stft.spec.shape[-2]
 
-    # 4. Where each input frame and bin falls on the model grid (time in model frames, frequency in Hz).
-    masks_tf = mask_model.transpose(1, 2).contiguous()  # (N, T_local, F): time-major like the frames
-    offset = _model_frame_offset(plan, span0, frame0)
-    if offset is None:
-        q = torch.arange(t_in, device=device, dtype=torch.float64)
-        t_pos = ((span0 + q * plan.hop_in) * ratio / hop - frame0).to(dtype)
-        k = torch.arange(f_in, device=device, dtype=torch.float64)
-        f_pos = (k * plan.input_rate / plan.n_fft_in * audio.n_fft / plan.model_rate).to(dtype)
-        gx = 2.0 * f_pos / (audio.freq_bins - 1) - 1.0
-        gy = 2.0 * t_pos / max(t_local - 1, 1) - 1.0
-        grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1).unsqueeze(0)  # (1, T_in, F_in, 2)
-    else:
-        # Input frame q is model frame q + offset (clamped at the edges, like grid_sample's border padding);
-        # along frequency the interpolation weights are the same for every frame: a gather and a lerp over
-        # the bins below the model's last one, whose value every higher bin takes (border again).
-        rows = (torch.arange(t_in, device=device) + offset).clamp(0, t_local - 1)
-        inside = offset >= 0 and offset + t_in <= t_local
-        f_pos = torch.arange(f_in, device=device, dtype=torch.float64) * (
-            plan.input_rate / plan.n_fft_in * audio.n_fft / plan.model_rate
-        )
-        last = audio.freq_bins - 1
-        interior = int((f_pos < last).sum())  # f_pos increases with the bin
-        j0 = f_pos[:interior].floor().long()
-        j1 = (j0 + 1).clamp(max=last)
-        w = (f_pos[:interior] - j0).to(dtype)
+    # 4. Where each input frame falls on the model grid, and the segments' masks blended (trapezoid weights)
+    #    on the model frames those input frames need only: the chunk's context frames are for the network.
+    times = _TimeMap.of(plan, span0, frame0, t_in, t_local, device, dtype)
+    a, b = times.first, times.stop
+    acc = torch.zeros(num_masks, bins.interior + 1, b - a, device=device, dtype=dtype)
+    norm = torch.zeros(b - a, device=device, dtype=dtype)
+    weights = segment_weights(plan, device, dtype)
+    for s in starts:
+        lo_f, hi_f = max(s - frame0, a), min(s - frame0 + n, b)
+        if hi_f <= lo_f:
+            continue
+        w = weights[lo_f - (s - frame0) : hi_f - (s - frame0)]
+        acc[..., lo_f - a : hi_f - a] += masks_of[s][..., lo_f - (s - frame0) : hi_f - (s - frame0)] * w
+        norm[lo_f - a : hi_f - a] += w
+    mask_model = acc.div_(norm.clamp_min_(1e-8))  # (N, Fl + 1, b - a): model frames a .. b of the chunk
 
-    # 5. One class at a time (memory does not grow with N): map its mask onto the input grid by bilinear
-    #    interpolation, mask every channel's spectrum, back to waveforms, keep the requested span.
+    # 5. One class at a time (memory does not grow with N): its mask at the input frames (bilinear
+    #    interpolation is separable: frequency was done above, time here), mask every channel's spectrum,
+    #    back to waveforms, keep the requested span.
     lo_keep, hi_keep = keep[0] - span0, keep[1] - span0
     shape = (num_masks, block.shape[0], keep[1] - keep[0])
     if out is None:
         out = torch.empty(shape, device=device, dtype=dtype)
     elif tuple(out.shape) != shape:
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
+    f = bins.interior
     for i in range(num_masks):
-        if offset is None:
-            mask_in = F.grid_sample(
-                masks_tf[None, i : i + 1], grid, mode="bilinear", padding_mode="border", align_corners=True
-            )[0, 0]  # (T_in, F_in)
-            stft.set_mask(mask_in)
-        else:
-            m = masks_tf[i, offset : offset + t_in] if inside else masks_tf[i].index_select(0, rows)  # (T_in, F)
-            stft.set_mask_low_band(m.index_select(1, j0), m.index_select(1, j1), w, m[:, last])
+        m = times.interpolate(mask_model[i])  # (Fl + 1, T_in)
+        stft.set_mask_band(m[:f].T, m[f])
         stft.masked_samples(lo_keep, hi_keep, out=out[i])
     return out
+
+
+@dataclass(frozen=True)
+class _TimeMap:
+    """Input frame q of a span sits at model frame ``first + row0[q] + weight[q] * (row1[q] - row0[q])`` of
+    its chunk (rows counted from ``first``), clamped to the chunk's frames like grid_sample's border padding.
+
+    When input frames fall exactly on model frames (:func:`_model_frame_offset`) the rows are one run of
+    consecutive frames and ``weight`` is None: interpolation is a slice.
+    """
+
+    first: int  # first model frame needed (chunk-local)
+    stop: int  # one past the last
+    row0: torch.Tensor | None  # (T_in,) rows from ``first``; None when they are first .. stop - 1 in order
+    row1: torch.Tensor | None
+    weight: torch.Tensor | None  # (T_in,)
+
+    @classmethod
+    def of(cls, plan: ChunkPlan, span0: int, frame0: int, t_in: int, t_local: int, device, dtype) -> "_TimeMap":
+        offset = _model_frame_offset(plan, span0, frame0)
+        if offset is not None:
+            rows = (torch.arange(t_in, device=device) + offset).clamp(0, t_local - 1)
+            first, stop = int(rows[0]), int(rows[-1]) + 1
+            if offset >= 0 and offset + t_in <= t_local:
+                return cls(first, stop, None, None, None)
+            return cls(first, stop, rows - first, None, None)
+        q = torch.arange(t_in, device=device, dtype=torch.float64)
+        pos = ((span0 + q * plan.hop_in) * (plan.model_rate / plan.input_rate) / plan.audio.hop_length - frame0)
+        pos = pos.clamp(0, t_local - 1)
+        row0 = pos.floor().long()
+        row1 = (row0 + 1).clamp(max=t_local - 1)
+        first, stop = int(row0[0]), int(row1[-1]) + 1
+        return cls(first, stop, row0 - first, row1 - first, (pos - row0).to(dtype))
+
+    def interpolate(self, mask: torch.Tensor) -> torch.Tensor:
+        """(..., stop - first) mask over model frames -> (..., T_in) mask over the input frames."""
+        if self.row0 is None:
+            return mask
+        start = mask.index_select(-1, self.row0)
+        if self.weight is None:
+            return start
+        return torch.lerp(start, mask.index_select(-1, self.row1), self.weight)
+
+
+@dataclass(frozen=True)
+class _BinMap:
+    """Input bin k below ``interior`` sits between model bins ``bin0[k]`` and ``bin0[k] + 1`` (at
+    ``weight[k]``); every bin from ``interior`` on is at or above the model's last bin and takes its value
+    (grid_sample's border padding: above the model's Nyquist the top bin's mask is used), so a mask over the
+    input's bins is ``interior`` values and that one.
+    """
+
+    interior: int
+    start: torch.Tensor  # (interior + 1,) model bins: bin0, then the last
+    end: torch.Tensor  # bin0 + 1, then the last
+    weight: torch.Tensor  # (interior + 1, 1); 0 for the last
+    exact: bool  # every weight is 0 (input bins fall on model bins): a gather, no interpolation
+
+    @classmethod
+    def of(cls, plan: ChunkPlan, f_in: int, device, dtype) -> "_BinMap":
+        audio = plan.audio
+        pos = torch.arange(f_in, device=device, dtype=torch.float64) * (
+            plan.input_rate / plan.n_fft_in * audio.n_fft / plan.model_rate
+        )
+        last = audio.freq_bins - 1
+        interior = int((pos < last).sum())  # pos increases with the bin
+        bin0 = pos[:interior].floor().long()
+        top = torch.tensor([last], device=device)
+        weight = torch.cat([pos[:interior] - bin0, torch.zeros(1, device=device, dtype=torch.float64)])
+        return cls(
+            interior,
+            torch.cat([bin0, top]),
+            torch.cat([(bin0 + 1).clamp(max=last), top]),
+            weight.to(dtype)[:, None],
+            bool((weight == 0).all()),
+        )
+
+    def interpolate(self, mask: torch.Tensor) -> torch.Tensor:
+        """(..., F, T) mask over the model's bins -> (..., interior + 1, T) over the input's bins."""
+        start = mask.index_select(-2, self.start)
+        if self.exact:
+            return start
+        return torch.lerp(start, mask.index_select(-2, self.end), self.weight)
 
 
 def _model_frame_offset(plan: ChunkPlan, span0: int, frame0: int) -> int | None:
@@ -358,9 +419,8 @@ def _model_frame_offset(plan: ChunkPlan, span0: int, frame0: int) -> int | None:
 
     They do when the input hop is the model's scaled by input_rate / model_rate exactly (44.1, 22.05 and
     11.025 kHz input for an 11.025 kHz model: the usual case): input frame q is then model frame q + offset,
-    so step 4's bilinear interpolation is exact indexing in time and a fixed two-tap interpolation in
-    frequency, the same for every frame. Same result as grid_sample up to float rounding (tested against
-    tests/reference_separation.py), at a fraction of the cost for every requested class.
+    so interpolation in time (_TimeMap) is a slice of the blended masks, with no copy for any class. Same
+    result as grid_sample up to float rounding (tested against tests/reference_separation.py).
     """
     if plan.hop_in * plan.model_rate != plan.audio.hop_length * plan.input_rate:
         return None
@@ -376,17 +436,22 @@ def _model_frame_offset(plan: ChunkPlan, span0: int, frame0: int) -> int | None:
 
 
 class _SpanSTFT:
-    """The STFT of every channel of one span, then masked inverses of it, one channel at a time.
+    """The STFT of every channel of one span, then masked inverses of it.
 
-    ``spec`` (C, T, F) is analysed once. ``set_mask`` (or ``set_mask_low_band``) sets a real mask (T, F);
-    ``masked_samples`` writes samples [lo, hi) of istft(mask * spec) for every channel. The inverse is the
-    least-squares overlap-add with the analysis window, as torch.istft's. Besides the spectrum itself, every
-    working buffer (windowed frames, masked spectrum, mask, overlap-add) is one channel's size and reused for
-    every channel and class: a stereo chunk needs 4 such buffers rather than 7, and fresh multi-megabyte
-    allocations (page-faulted in anew each time) would cost as much as the arithmetic.
+    ``spec`` (C, T, F) is analysed once. ``set_mask_band`` sets a real mask: its own value for each of the
+    low bins (the model's band), one value per frame for every bin above; ``masked_samples`` writes samples
+    [lo, hi) of istft(mask * spec) for every channel. The inverse is the least-squares overlap-add with the
+    analysis window, as torch.istft's.
+
+    The inverse runs over blocks of ``block_frames`` frames of every channel at once: a block's masked
+    spectrum and frames (1 MB each for 64 stereo frames of 4096 points) stay in the cores' caches from the
+    product through the inverse FFT to the overlap-add, where whole-span buffers (14 MB each for 10 s of
+    44.1 kHz stereo) went out to memory and back between every step; and each step is one call for all
+    channels. Every working buffer is allocated once per span and reused for every class: fresh
+    multi-megabyte allocations (page-faulted in anew each time) would cost as much as the arithmetic.
     """
 
-    def __init__(self, x: torch.Tensor, n_fft: int, hop: int):
+    def __init__(self, x: torch.Tensor, n_fft: int, hop: int, block_frames: int = 64):
         if n_fft != 4 * hop:
             raise ValueError("the overlap-add below assumes four hops per window")
         c, length = x.shape
@@ -395,19 +460,17 @@ class _SpanSTFT:
         padded = F.pad(x.unsqueeze(0), (n_fft // 2, n_fft // 2), mode="reflect")[0]
         views = padded.unfold(-1, n_fft, hop)  # (C, T, n_fft) views of the signal
         t = views.shape[1]
-        self.frames = torch.empty(t, n_fft, device=x.device, dtype=x.dtype)
+        self.block = min(block_frames, t)
+        self.frames = torch.empty(c, self.block, n_fft, device=x.device, dtype=x.dtype)
         self.spec = torch.empty(c, t, n_fft // 2 + 1, device=x.device, dtype=x.dtype.to_complex())
-        for ch in range(c):
-            torch.mul(views[ch], self.window, out=self.frames)
-            torch.fft.rfft(self.frames, dim=-1, out=self.spec[ch])
-        self.masked = torch.empty_like(self.spec[0])
+        for a in range(0, t, self.block):
+            b = min(t, a + self.block)
+            torch.mul(views[:, a:b], self.window, out=self.frames[:, : b - a])
+            torch.fft.rfft(self.frames[:, : b - a], dim=-1, out=self.spec[:, a:b])
+        self.masked = torch.empty_like(self.spec[:, : self.block])
         self.spec_ri, self.masked_ri = torch.view_as_real(self.spec), torch.view_as_real(self.masked)
-        # The mask laid out like one channel's real view, (T, F, 2) with the value twice, so that masking is
-        # one contiguous product: broadcasting a (T, F, 1) mask over the real/imaginary pairs is not
-        # vectorised and costs more than writing the pairs.
-        self.mask_pairs = torch.empty_like(self.masked_ri)
-        self.low_bins, self.edge = self.mask_pairs.shape[1], None  # set by set_mask / set_mask_low_band
-        self.acc = torch.empty(t + 3, hop, device=x.device, dtype=x.dtype)
+        self.mask_pairs = self.edge = None  # set by set_mask_band
+        self.acc = torch.empty(c, t + 3, hop, device=x.device, dtype=x.dtype)
         env = torch.zeros(t + 3, hop, device=x.device, dtype=x.dtype)
         wsq = (self.window * self.window).view(4, hop)
         for j in range(4):
@@ -417,39 +480,41 @@ class _SpanSTFT:
         self.inv_env = env.view(-1)[self.start : self.start + length].reciprocal()
         self.window_parts = self.window.view(4, hop)
 
-    def set_mask(self, mask: torch.Tensor) -> None:
-        """Mask (T, F) for the next :meth:`masked_samples`."""
-        self.mask_pairs.copy_(mask[..., None].expand_as(self.mask_pairs))
-        self.low_bins, self.edge = self.mask_pairs.shape[1], None
-
-    def set_mask_low_band(self, start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor, edge: torch.Tensor) -> None:
-        """Mask bins [0, Fl) with ``lerp(start, end, weight)`` (T, Fl) and every bin above with ``edge`` (T,).
+    def set_mask_band(self, low: torch.Tensor, edge: torch.Tensor) -> None:
+        """Mask bins [0, Fl) with ``low`` (T, Fl) and every bin above with ``edge`` (T,), for the next
+        :meth:`masked_samples`.
 
         Only the low band is written out as a mask; above it each frame is scaled by one number, which costs
         no mask-sized memory traffic (the bins above the model's band are three quarters of a 44.1 kHz STFT).
+        The mask is laid out like the spectrum's real view, (T, Fl, 2) with the value twice, so that masking
+        is one contiguous product: broadcasting a (T, Fl, 1) mask over the real/imaginary pairs is not
+        vectorised and costs more than writing the pairs.
         """
-        pairs, f = self.mask_pairs, start.shape[-1]
-        torch.lerp(start, end, weight, out=pairs[:, :f, 0])
-        pairs[:, :f, 1].copy_(pairs[:, :f, 0])
-        self.low_bins, self.edge = f, edge[:, None, None]
+        t, f = low.shape
+        if self.mask_pairs is None or self.mask_pairs.shape[1] != f:
+            self.mask_pairs = torch.empty(t, f, 2, device=low.device, dtype=low.dtype)
+        self.mask_pairs.copy_(low[..., None].expand(t, f, 2))
+        self.edge = edge[:, None, None]
 
     def masked_samples(self, lo: int, hi: int, out: torch.Tensor) -> torch.Tensor:
         """Samples [lo, hi) of the inverse of the masked spectrum, written into ``out`` (C, hi - lo)."""
-        t = self.frames.shape[0]
-        parts = self.frames.view(t, 4, self.hop)
-        acc, w = self.acc, self.window_parts
-        samples = acc.view(-1)[self.start + lo : self.start + hi]
-        f = self.low_bins
-        for ch in range(self.spec.shape[0]):
-            torch.mul(self.spec_ri[ch, :, :f], self.mask_pairs[:, :f], out=self.masked_ri[:, :f])
-            if self.edge is not None:
-                torch.mul(self.spec_ri[ch, :, f:], self.edge, out=self.masked_ri[:, f:])
-            torch.fft.irfft(self.masked, n=self.n_fft, dim=-1, out=self.frames)
+        t = self.spec.shape[1]
+        acc, w, f = self.acc, self.window_parts, self.mask_pairs.shape[1]
+        # Only frames that reach [lo, hi) are synthesised: a span carries one window of context each side.
+        q0 = max(0, (self.start + lo) // self.hop - 3)
+        q1 = min(t, -(-(self.start + hi) // self.hop))
+        acc[:, q0 : q1 + 3].zero_()
+        for a in range(q0, q1, self.block):
+            b = min(q1, a + self.block)
+            masked, masked_ri, frames = self.masked[:, : b - a], self.masked_ri[:, : b - a], self.frames[:, : b - a]
+            torch.mul(self.spec_ri[:, a:b, :f], self.mask_pairs[a:b], out=masked_ri[:, :, :f])
+            torch.mul(self.spec_ri[:, a:b, f:], self.edge[a:b], out=masked_ri[:, :, f:])
+            torch.fft.irfft(masked, n=self.n_fft, dim=-1, out=frames)
             # Overlap-add of the windowed frames, the window applied on the way (one pass over the frames,
             # not two): hop-sized quarter j of frame q lands on output block q + j.
-            torch.mul(parts[:, 0], w[0], out=acc[:t])
-            acc[t:].zero_()
-            for j in range(1, 4):
-                acc[j : j + t].addcmul_(parts[:, j], w[j])
-            torch.mul(samples, self.inv_env[lo:hi], out=out[ch])
+            parts = frames.view(frames.shape[0], b - a, 4, self.hop)
+            for j in range(4):
+                acc[:, a + j : b + j].addcmul_(parts[:, :, j], w[j])
+        samples = acc.view(acc.shape[0], -1)[:, self.start + lo : self.start + hi]
+        torch.mul(samples, self.inv_env[lo:hi], out=out)
         return out
