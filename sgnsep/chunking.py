@@ -234,9 +234,9 @@ def separate_chunk(
     the kept input samples [keep[0], keep[1]): (N, channels, keep length), written into ``out`` if given
     (a caller streaming a long file reuses one buffer: fresh memory for every chunk is page-faulted in anew,
     which costs as much per class as the inverse STFT itself). ``segment_masks`` ({global start frame:
-    (N, Fl + 1, frames) mask over the input's bins,
-    see _BinMap}), passed from chunk to chunk of one file in order, carries the masks of segments
-    that straddle chunk boundaries, so that every segment goes through the network once.
+    (N, Fl + 1, frames) mask over the input's bins, see _BinMap}), passed from chunk to chunk of one file in
+    order, carries the masks of segments that straddle chunk boundaries, so that every segment goes through
+    the network once.
     """
     audio = plan.audio
     device, dtype = block.device, block.dtype
