@@ -97,19 +97,23 @@ def classes_scaling(model: str, device: str, seconds: float = 60.0, repeats: int
     return [(n, float(np.median(wall[n])), float(np.median(cpu[n])), float(np.median(net[n]))) for n in counts]
 
 
-def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: float = 10.0) -> tuple[float, float]:
+def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: float = 10.0,
+                   block_frames: int | None = None) -> tuple[float, float]:
     """(synthesis, inverse FFT alone) in wall seconds per class for `seconds` of 44.1 kHz stereo: what every
     requested class costs beyond the network (sgnsep.chunking._SpanSTFT: mask, inverse FFT, overlap-add of
     both channels), on the STFT grid `separate` uses for 44.1 kHz input (4096-point frames every 1024 samples).
     Timed on one chunk of `chunk_seconds` (separate's default; its buffers stay in cache as they do there) and
-    scaled to `seconds`."""
+    scaled to `seconds`. `block_frames`: frames per block of the inverse (0: the whole span; None: what
+    `separate` uses on CPU)."""
     import torch
 
-    from sgnsep.chunking import _SpanSTFT
+    from sgnsep.chunking import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT
 
     rng = np.random.default_rng(0)
     n = int(chunk_seconds * RATE)
-    span = _SpanSTFT(torch.from_numpy((0.1 * rng.standard_normal((2, n + 8192))).astype(np.float32)), 4096, 1024)
+    block = SYNTHESIS_BLOCK_FRAMES if block_frames is None else (block_frames or None)
+    span = _SpanSTFT(torch.from_numpy((0.1 * rng.standard_normal((2, n + 8192))).astype(np.float32)), 4096, 1024,
+                     block)
     frames = span.spec.shape[1]
     low = torch.from_numpy(rng.random((frames, 512), dtype=np.float32))
     edge = torch.from_numpy(rng.random(frames, dtype=np.float32))
@@ -231,6 +235,8 @@ def main() -> None:
     ap.add_argument("--no-files", action="store_true", help="skip the 1/10/60-minute end-to-end table")
     ap.add_argument("--cli-classes", action="store_true",
                     help="also time the CLI on a 10-minute file with 1, 2 and 8 classes")
+    ap.add_argument("--synthesis-blocks", type=int, nargs="+", metavar="FRAMES",
+                    help="also time one class's synthesis with blocks of these many frames (0: the whole span)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs per measurement; the table shows the median wall time and the largest peak memory")
     args = ap.parse_args()
@@ -273,6 +279,12 @@ def main() -> None:
             print(f"\nper class, for 60 s of 44.1 kHz stereo: synthesis {1000 * synthesis:.1f} ms (mask, inverse FFT and "
                   f"overlap-add of both channels), of which the inverse FFTs {1000 * fft:.1f} ms; the 1.5x target "
                   f"leaves {1000 * 0.5 * base / 7:.1f} ms per class beyond the first", flush=True)
+        if args.synthesis_blocks:
+            print("\n| frames per block of the inverse STFT | synthesis, ms per class and minute of stereo | of which "
+                  "inverse FFTs |\n|---|---|---|")
+            for frames in args.synthesis_blocks:
+                synthesis, fft = synthesis_cost(block_frames=frames)
+                print(f"| {frames or 'whole 10 s span'} | {1000 * synthesis:.1f} | {1000 * fft:.1f} |", flush=True)
         if args.cli_classes:
             rows = cli_classes_scaling(args.model, args.device, tmp, repeats=args.repeats)
             print(f"\n| classes asked for (CLI, 10-minute 44.1 kHz stereo file, float32 WAV stems) | wall seconds "

@@ -294,7 +294,9 @@ def separate_chunk(
     #    of the whole file (up to float rounding; tests/reference_separation.py is the plain path).
     span0 = max(read_start, keep[0] - plan.n_fft_in)
     span1 = min(read_start + block.shape[-1], keep[1] + plan.n_fft_in)
-    stft = _SpanSTFT(block[:, span0 - read_start : span1 - read_start], plan.n_fft_in, plan.hop_in)
+    # Cache-sized blocks pay on CPU; on a GPU they would only multiply kernel launches (7 per block and class).
+    block_frames = SYNTHESIS_BLOCK_FRAMES if device.type == "cpu" else None
+    stft = _SpanSTFT(block[:, span0 - read_start : span1 - read_start], plan.n_fft_in, plan.hop_in, block_frames)
     t_in = stft.spec.shape[-2]
 
     # 4. Where each input frame falls on the model grid, and the segments' masks blended (trapezoid weights)
@@ -435,6 +437,13 @@ def _model_frame_offset(plan: ChunkPlan, span0: int, frame0: int) -> int | None:
 # For a 10-minute stereo file this halves the time of the inverse transform (benchmarks/separate_speed.py).
 
 
+# Frames per block of the inverse STFT on CPU: 64 stereo frames of 4096 points keep a block's spectrum and
+# frames (1 MB each) in cache. On the 2-core test machine 32 to 128 frames measure alike, 16 and 256 slower,
+# the whole 10 s span about 1.6x slower (`python benchmarks/separate_speed.py --no-files --no-classes
+# --synthesis-blocks 16 32 64 128 256 0`; results/separate_speed.md).
+SYNTHESIS_BLOCK_FRAMES = 64
+
+
 class _SpanSTFT:
     """The STFT of every channel of one span, then masked inverses of it.
 
@@ -443,7 +452,7 @@ class _SpanSTFT:
     [lo, hi) of istft(mask * spec) for every channel. The inverse is the least-squares overlap-add with the
     analysis window, as torch.istft's.
 
-    The inverse runs over blocks of ``block_frames`` frames of every channel at once: a block's masked
+    The inverse runs over blocks of ``block_frames`` frames (None: the whole span) of every channel at once: a block's masked
     spectrum and frames (1 MB each for 64 stereo frames of 4096 points) stay in the cores' caches from the
     product through the inverse FFT to the overlap-add, where whole-span buffers (14 MB each for 10 s of
     44.1 kHz stereo) went out to memory and back between every step; and each step is one call for all
@@ -451,7 +460,7 @@ class _SpanSTFT:
     multi-megabyte allocations (page-faulted in anew each time) would cost as much as the arithmetic.
     """
 
-    def __init__(self, x: torch.Tensor, n_fft: int, hop: int, block_frames: int = 64):
+    def __init__(self, x: torch.Tensor, n_fft: int, hop: int, block_frames: int | None = SYNTHESIS_BLOCK_FRAMES):
         if n_fft != 4 * hop:
             raise ValueError("the overlap-add below assumes four hops per window")
         c, length = x.shape
@@ -460,7 +469,7 @@ class _SpanSTFT:
         padded = F.pad(x.unsqueeze(0), (n_fft // 2, n_fft // 2), mode="reflect")[0]
         views = padded.unfold(-1, n_fft, hop)  # (C, T, n_fft) views of the signal
         t = views.shape[1]
-        self.block = min(block_frames, t)
+        self.block = t if block_frames is None else min(block_frames, t)
         self.frames = torch.empty(c, self.block, n_fft, device=x.device, dtype=x.dtype)
         self.spec = torch.empty(c, t, n_fft // 2 + 1, device=x.device, dtype=x.dtype.to_complex())
         for a in range(0, t, self.block):
