@@ -3,9 +3,10 @@
 The model sees fixed segments of 256 STFT frames (about 5.9 s at 11025 Hz). A file is covered by segments
 on one global frame grid with ``overlap`` frames of overlap; the masks of overlapping segments are blended
 with trapezoidal weights. Masks live on the model's (time, frequency) grid; they are mapped by linear
-interpolation onto the STFT grid of every input channel at the input's own sample rate, so the stems keep
-the input's rate, channels and full band (above the model's 5.5 kHz Nyquist the top bin's mask is used)
-and ``stems + residual == input`` exactly.
+interpolation onto the STFT grid of every input channel at the input's own sample rate (a window of four
+model hops, a hop of ``SYNTHESIS_STEP`` model hops), so the stems keep the input's rate, channels and full
+band (above the model's 5.5 kHz Nyquist the top bin's mask is used) and ``stems + residual == input``
+exactly.
 
 Memory stays flat in the file's length because the file is processed in chunks. Chunk boundaries lie on a
 grid where the input rate, the model rate, the model hop and the input hop all align, and every chunk
@@ -34,12 +35,20 @@ def _lcm(a: int, b: int) -> int:
     return a * b // math.gcd(a, b)
 
 
+# Model frames per frame of the input-rate STFT that masks the stems. Its window spans four model hops, like
+# the model's own STFT; its hop spans two, i.e. 50 % overlap (at 44.1 kHz: 4096-point frames every 2048
+# samples). Masks are read at the model frame under each frame's centre. One model hop (75 % overlap) costs
+# every requested class twice the inverse FFTs and overlap-add for 0.05 dB more SDRi on the 2-source test set
+# and 0.02 dB on the 3-source one (weights.md; tests/reference_separation.py takes the step as a parameter).
+SYNTHESIS_STEP = 2
+
+
 @dataclass(frozen=True)
 class ChunkPlan:
     """Every length of one file's processing, in input samples (``_in``) or model samples/frames.
 
-    The derived lengths are computed once per plan (``hop_in`` searches the divisors of the alignment unit,
-    and a chunk asks for them thousands of times).
+    The derived lengths are computed once per plan (``frame_in`` searches the divisors of the resampler's
+    period, and a chunk asks for them thousands of times).
     """
 
     input_rate: int
@@ -47,6 +56,7 @@ class ChunkPlan:
     total_in: int  # samples in the input file
     overlap_frames: int  # segment overlap, model frames
     chunk_units: int  # chunk length in alignment units
+    synthesis_step: int = SYNTHESIS_STEP  # model hops per hop of the input-rate STFT
 
     @property
     def model_rate(self) -> int:
@@ -57,29 +67,37 @@ class ChunkPlan:
         return math.gcd(self.input_rate, self.model_rate)
 
     @cached_property
-    def unit_model(self) -> int:
-        """Alignment unit in model samples: a whole number of resampler periods and of model hops."""
-        return _lcm(self.model_rate // self._g, self.audio.hop_length)
+    def _period_in(self) -> int:
+        """Input samples that hold a whole number of resampler periods and of model hops."""
+        unit_model = _lcm(self.model_rate // self._g, self.audio.hop_length)
+        return unit_model // (self.model_rate // self._g) * (self.input_rate // self._g)
 
     @cached_property
-    def unit_in(self) -> int:
-        return self.unit_model // (self.model_rate // self._g) * (self.input_rate // self._g)
-
-    @cached_property
-    def hop_in(self) -> int:
-        """Hop of the input-rate STFT: the divisor of the alignment unit closest to the model hop's duration."""
+    def frame_in(self) -> int:
+        """Input samples per model hop: the divisor of ``_period_in`` closest to the model hop's duration."""
         target = self.audio.hop_length * self.input_rate / self.model_rate
         best = 1
-        for d in range(1, int(math.isqrt(self.unit_in)) + 1):
-            if self.unit_in % d == 0:
-                for cand in (d, self.unit_in // d):
+        for d in range(1, int(math.isqrt(self._period_in)) + 1):
+            if self._period_in % d == 0:
+                for cand in (d, self._period_in // d):
                     if abs(math.log(cand / target)) < abs(math.log(best / target)):
                         best = cand
         return best
 
+    @cached_property
+    def unit_in(self) -> int:
+        """Alignment unit in input samples: whole resampler periods, model hops and input-STFT hops (chunks,
+        their context and so every span start lie on all three grids)."""
+        return _lcm(self._period_in, self.hop_in)
+
+    @property
+    def hop_in(self) -> int:
+        """Hop of the input-rate STFT that masks the stems."""
+        return self.synthesis_step * self.frame_in
+
     @property
     def n_fft_in(self) -> int:
-        return 4 * self.hop_in  # Hann window at 75 % overlap: exact overlap-add inversion
+        return 4 * self.frame_in  # Hann window of four model hops, like the model's own STFT
 
     @property
     def total_model(self) -> int:
@@ -158,14 +176,15 @@ def make_plan(
     *,
     overlap: float = 0.25,
     chunk_seconds: float = 60.0,
+    synthesis_step: int = SYNTHESIS_STEP,
 ) -> ChunkPlan:
     frames = audio.segment_frames
     overlap_frames = int(round(overlap * frames))
     overlap_frames = min(max(overlap_frames, 0), frames - 1)
-    probe = ChunkPlan(input_rate, audio, total_in, overlap_frames, 1)
+    probe = ChunkPlan(input_rate, audio, total_in, overlap_frames, 1, synthesis_step)
     # A chunk longer than the file is the whole file (and a huge --chunk-seconds must not overflow).
     units = max(1, math.ceil(min(chunk_seconds * input_rate, total_in) / probe.unit_in))
-    return ChunkPlan(input_rate, audio, total_in, overlap_frames, units)
+    return ChunkPlan(input_rate, audio, total_in, overlap_frames, units, synthesis_step)
 
 
 def segment_weights(plan: ChunkPlan, device, dtype) -> torch.Tensor:
@@ -261,9 +280,6 @@ def separate_chunk(
     # At the file's end the whole-file pass pads in the same way.
     at_end = read_start + block.shape[-1] >= plan.total_in
 
-    # Masks are mapped onto the input's frequency bins as soon as they leave the network (interpolation along
-    # frequency commutes with blending segments and interpolating in time, both along time).
-    bins = _BinMap.of(plan, plan.n_fft_in // 2 + 1, device, dtype)
     n = plan.segment_frames
     for b0 in range(0, len(todo), batch_size):
         batch_starts = todo[b0 : b0 + batch_size]
@@ -275,8 +291,7 @@ def separate_chunk(
             segs.append(F.pad(seg, (pad_left, n - seg.shape[-1] - pad_left)))
         seg_mag = torch.stack(segs)  # (B, F, n)
         net_in = frontend.network_input(frontend.warp(seg_mag, audio), audio)
-        masks = frontend.unwarp(mask_fn(net_in), audio).clamp_(0.0, 1.0)  # (B, N, F, n)
-        masks = bins.interpolate(masks)  # (B, N, Fl + 1, n): input bins below the model's last bin, then that bin
+        masks = mask_fn(net_in)  # (B, N, W, n), on the network's log-frequency axis
         for s, m in zip(batch_starts, masks):
             masks_of[s] = m
             if s >= frame0 and (s - frame0 + n <= t_local or at_end):
@@ -294,16 +309,23 @@ def separate_chunk(
     #    of the whole file (up to float rounding; tests/reference_separation.py is the plain path).
     span0 = max(read_start, keep[0] - plan.n_fft_in)
     span1 = min(read_start + block.shape[-1], keep[1] + plan.n_fft_in)
+    piece = block[:, span0 - read_start : span1 - read_start]
+    if at_end and span1 == read_start + block.shape[-1]:
+        # At the file's end one hop of silence gives the STFT a frame centred at or after the last sample (a
+        # centred STFT's last frame may sit a hop before it). Without it, at 50 % overlap the last samples
+        # lie under the tail of one window only, and the inverse divides by a window power near zero.
+        piece = F.pad(piece, (0, plan.hop_in))
     # Cache-sized blocks pay on CPU; on a GPU they would only multiply kernel launches (7 per block and class).
     block_frames = SYNTHESIS_BLOCK_FRAMES if device.type == "cpu" else None
-    stft = _SpanSTFT(block[:, span0 - read_start : span1 - read_start], plan.n_fft_in, plan.hop_in, block_frames)
+    stft = _SpanSTFT(piece, plan.n_fft_in, plan.hop_in, block_frames)
     t_in = stft.spec.shape[-2]
 
-    # 4. Where each input frame falls on the model grid, and the segments' masks blended (trapezoid weights)
-    #    on the model frames those input frames need only: the chunk's context frames are for the network.
+    # 4. Where each input frame falls on the model grid; the segments' masks blended (trapezoid weights) on
+    #    the model frames those input frames need only (the chunk's context frames are for the network), still
+    #    on the network's log-frequency axis, half as many rows as the linear one.
     times = _TimeMap.of(plan, span0, frame0, t_in, t_local, device, dtype)
     a, b = times.first, times.stop
-    acc = torch.zeros(num_masks, bins.interior + 1, b - a, device=device, dtype=dtype)
+    acc = torch.zeros(num_masks, audio.warp_bins, b - a, device=device, dtype=dtype)
     norm = torch.zeros(b - a, device=device, dtype=dtype)
     weights = segment_weights(plan, device, dtype)
     for s in starts:
@@ -313,11 +335,15 @@ def separate_chunk(
         w = weights[lo_f - (s - frame0) : hi_f - (s - frame0)]
         acc[..., lo_f - a : hi_f - a] += masks_of[s][..., lo_f - (s - frame0) : hi_f - (s - frame0)] * w
         norm[lo_f - a : hi_f - a] += w
-    mask_model = acc.div_(norm.clamp_min_(1e-8))  # (N, Fl + 1, b - a): model frames a .. b of the chunk
+    # 5. The masks at the input's frames and bins. Bilinear interpolation is separable and, like blending,
+    #    linear: time first (a strided slice when input frames fall on model frames), then frequency, from
+    #    the log axis to the model's bins (frontend.unwarp) to the input's (_BinMap), on the input's frames
+    #    only (half the model's at the default synthesis step).
+    warped = times.interpolate(acc.div_(norm.clamp_min_(1e-8)))  # (N, W, T_in)
+    bins = _BinMap.of(plan, stft.spec.shape[-1], device, dtype)
+    masks_in = bins.interpolate(frontend.unwarp(warped, audio)).clamp_(0.0, 1.0)  # (N, Fl + 1, T_in)
 
-    # 5. One class at a time (memory does not grow with N): its mask at the input frames (bilinear
-    #    interpolation is separable: frequency was done above, time here), mask every channel's spectrum,
-    #    back to waveforms, keep the requested span.
+    # 6. One class at a time: mask every channel's spectrum, back to waveforms, keep the requested span.
     lo_keep, hi_keep = keep[0] - span0, keep[1] - span0
     shape = (num_masks, block.shape[0], keep[1] - keep[0])
     if out is None:
@@ -326,7 +352,7 @@ def separate_chunk(
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
     f = bins.interior
     for i in range(num_masks):
-        m = times.interpolate(mask_model[i])  # (Fl + 1, T_in)
+        m = masks_in[i]
         stft.set_mask_band(m[:f].T, m[f])
         stft.masked_samples(lo_keep, hi_keep, out=out[i])
     return out
@@ -337,37 +363,38 @@ class _TimeMap:
     """Input frame q of a span sits at model frame ``first + row0[q] + weight[q] * (row1[q] - row0[q])`` of
     its chunk (rows counted from ``first``), clamped to the chunk's frames like grid_sample's border padding.
 
-    When input frames fall exactly on model frames (:func:`_model_frame_offset`) the rows are one run of
-    consecutive frames and ``weight`` is None: interpolation is a slice.
+    When input frames fall exactly on model frames (:func:`_model_frame_offset`) and inside the chunk, they are
+    every ``step``-th model frame from ``first``, ``row0`` is None, and interpolation is a strided slice.
     """
 
     first: int  # first model frame needed (chunk-local)
     stop: int  # one past the last
-    row0: torch.Tensor | None  # (T_in,) rows from ``first``; None when they are first .. stop - 1 in order
+    step: int
+    row0: torch.Tensor | None  # (T_in,) rows from ``first``; None: first, first + step, ...
     row1: torch.Tensor | None
     weight: torch.Tensor | None  # (T_in,)
 
     @classmethod
     def of(cls, plan: ChunkPlan, span0: int, frame0: int, t_in: int, t_local: int, device, dtype) -> "_TimeMap":
-        offset = _model_frame_offset(plan, span0, frame0)
+        offset, step = _model_frame_offset(plan, span0, frame0), plan.synthesis_step
         if offset is not None:
-            rows = (torch.arange(t_in, device=device) + offset).clamp(0, t_local - 1)
+            rows = (torch.arange(t_in, device=device) * step + offset).clamp(0, t_local - 1)
             first, stop = int(rows[0]), int(rows[-1]) + 1
-            if offset >= 0 and offset + t_in <= t_local:
-                return cls(first, stop, None, None, None)
-            return cls(first, stop, rows - first, None, None)
+            if offset >= 0 and offset + step * (t_in - 1) < t_local:
+                return cls(first, stop, step, None, None, None)
+            return cls(first, stop, step, rows - first, None, None)
         q = torch.arange(t_in, device=device, dtype=torch.float64)
         pos = ((span0 + q * plan.hop_in) * (plan.model_rate / plan.input_rate) / plan.audio.hop_length - frame0)
         pos = pos.clamp(0, t_local - 1)
         row0 = pos.floor().long()
         row1 = (row0 + 1).clamp(max=t_local - 1)
         first, stop = int(row0[0]), int(row1[-1]) + 1
-        return cls(first, stop, row0 - first, row1 - first, (pos - row0).to(dtype))
+        return cls(first, stop, step, row0 - first, row1 - first, (pos - row0).to(dtype))
 
     def interpolate(self, mask: torch.Tensor) -> torch.Tensor:
         """(..., stop - first) mask over model frames -> (..., T_in) mask over the input frames."""
         if self.row0 is None:
-            return mask
+            return mask[..., :: self.step]
         start = mask.index_select(-1, self.row0)
         if self.weight is None:
             return start
@@ -419,22 +446,22 @@ def _model_frame_offset(plan: ChunkPlan, span0: int, frame0: int) -> int | None:
     """The model frame of the span's first input frame when input frames fall exactly on model frames; else
     None.
 
-    They do when the input hop is the model's scaled by input_rate / model_rate exactly (44.1, 22.05 and
-    11.025 kHz input for an 11.025 kHz model: the usual case): input frame q is then model frame q + offset,
+    They do when a model hop lasts a whole number of input samples (44.1, 22.05 and 11.025 kHz input for an
+    11.025 kHz model: the usual case): input frame q is then model frame offset + synthesis_step * q,
     so interpolation in time (_TimeMap) is a slice of the blended masks, with no copy for any class. Same
     result as grid_sample up to float rounding (tested against tests/reference_separation.py).
     """
-    if plan.hop_in * plan.model_rate != plan.audio.hop_length * plan.input_rate:
+    if plan.frame_in * plan.model_rate != plan.audio.hop_length * plan.input_rate:
         return None
     # step 4's t_pos of frame 0: span0 * model_rate / input_rate / hop - frame0
     num, den = span0 * plan.model_rate, plan.input_rate * plan.audio.hop_length
     return num // den - frame0 if num % den == 0 else None
 
 
-# The input-rate STFT pair. Hann window (periodic) at exactly 4 hops per window: the same transform as
-# torch.stft/istft with center=True and reflect padding, laid out (channels, frames, bins) so that the
-# FFTs run over contiguous memory and the overlap-add is four shifted additions instead of a general fold.
-# For a 10-minute stereo file this halves the time of the inverse transform (benchmarks/separate_speed.py).
+# The input-rate STFT pair. Hann window (periodic) of a whole number of hops (2 at the default synthesis
+# step): the same transform as torch.stft/istft with center=True and reflect padding, laid out (channels,
+# frames, bins) so that the FFTs run over contiguous memory and the overlap-add is a few shifted additions
+# instead of a general fold.
 
 
 # Frames per block of the inverse STFT on CPU: 64 stereo frames of 4096 points keep a block's spectrum and
@@ -461,8 +488,9 @@ class _SpanSTFT:
     """
 
     def __init__(self, x: torch.Tensor, n_fft: int, hop: int, block_frames: int | None = SYNTHESIS_BLOCK_FRAMES):
-        if n_fft != 4 * hop:
-            raise ValueError("the overlap-add below assumes four hops per window")
+        if n_fft % hop or n_fft // hop < 2:
+            raise ValueError("the overlap-add below assumes a window of a whole number (2 or more) of hops")
+        self.parts = n_fft // hop  # frames overlapping each output sample
         c, length = x.shape
         self.n_fft, self.hop, self.length = n_fft, hop, length
         self.window = torch.hann_window(n_fft, periodic=True, device=x.device, dtype=x.dtype)
@@ -479,15 +507,16 @@ class _SpanSTFT:
         self.masked = torch.empty_like(self.spec[:, : self.block])
         self.spec_ri, self.masked_ri = torch.view_as_real(self.spec), torch.view_as_real(self.masked)
         self.mask_pairs = self.edge = None  # set by set_mask_band
-        self.acc = torch.empty(c, t + 3, hop, device=x.device, dtype=x.dtype)
-        env = torch.zeros(t + 3, hop, device=x.device, dtype=x.dtype)
-        wsq = (self.window * self.window).view(4, hop)
-        for j in range(4):
+        k = self.parts
+        self.acc = torch.empty(c, t + k - 1, hop, device=x.device, dtype=x.dtype)
+        env = torch.zeros(t + k - 1, hop, device=x.device, dtype=x.dtype)
+        wsq = (self.window * self.window).view(k, hop)
+        for j in range(k):
             env[j : j + t] += wsq[j]
         self.start = n_fft // 2  # center=True: sample 0 sits in the middle of frame 0
         # Dividing by the window-power envelope is multiplying by its inverse (computed once).
         self.inv_env = env.view(-1)[self.start : self.start + length].reciprocal()
-        self.window_parts = self.window.view(4, hop)
+        self.window_parts = self.window.view(k, hop)
 
     def set_mask_band(self, low: torch.Tensor, edge: torch.Tensor) -> None:
         """Mask bins [0, Fl) with ``low`` (T, Fl) and every bin above with ``edge`` (T,), for the next
@@ -507,12 +536,14 @@ class _SpanSTFT:
 
     def masked_samples(self, lo: int, hi: int, out: torch.Tensor) -> torch.Tensor:
         """Samples [lo, hi) of the inverse of the masked spectrum, written into ``out`` (C, hi - lo)."""
-        t = self.spec.shape[1]
+        t, k = self.spec.shape[1], self.parts
         acc, w, f = self.acc, self.window_parts, self.mask_pairs.shape[1]
         # Only frames that reach [lo, hi) are synthesised: a span carries one window of context each side.
-        q0 = max(0, (self.start + lo) // self.hop - 3)
+        q0 = max(0, (self.start + lo) // self.hop - (k - 1))
         q1 = min(t, -(-(self.start + hi) // self.hop))
-        acc[:, q0 : q1 + 3].zero_()
+        # Output block r sums part j of frames r - j. Block by block, part k - 1 lands on blocks no frame has
+        # reached yet, so it is written rather than added: only the first k - 1 blocks need zeros.
+        acc[:, q0 : q0 + k - 1].zero_()
         for a in range(q0, q1, self.block):
             b = min(q1, a + self.block)
             masked, masked_ri, frames = self.masked[:, : b - a], self.masked_ri[:, : b - a], self.frames[:, : b - a]
@@ -520,9 +551,10 @@ class _SpanSTFT:
             torch.mul(self.spec_ri[:, a:b, f:], self.edge[a:b], out=masked_ri[:, :, f:])
             torch.fft.irfft(masked, n=self.n_fft, dim=-1, out=frames)
             # Overlap-add of the windowed frames, the window applied on the way (one pass over the frames,
-            # not two): hop-sized quarter j of frame q lands on output block q + j.
-            parts = frames.view(frames.shape[0], b - a, 4, self.hop)
-            for j in range(4):
+            # not two): hop-sized part j of frame q lands on output block q + j.
+            parts = frames.view(frames.shape[0], b - a, k, self.hop)
+            torch.mul(parts[:, :, k - 1], w[k - 1], out=acc[:, a + k - 1 : b + k - 1])
+            for j in range(k - 2, -1, -1):
                 acc[:, a + j : b + j].addcmul_(parts[:, :, j], w[j])
         samples = acc.view(acc.shape[0], -1)[:, self.start + lo : self.start + hi]
         torch.mul(samples, self.inv_env[lo:hi], out=out)

@@ -2,9 +2,10 @@
 
 Everything is done once over the whole signal with the library's general-purpose transforms: the mono mix
 resampled to the model rate, its STFT, every model segment of chunking.segment_layout blended with the
-trapezoid weights, then torch.stft of every channel at the input rate, the masks mapped onto that grid by
-bilinear interpolation (grid_sample), and torch.istft. No chunks, no spans, no reused buffers, no custom
-overlap-add: slow and simple, so that the fast path can be held to it.
+trapezoid weights, then torch.stft of every channel at the input rate (the plan's window and hop, one hop
+of silence after the end), the masks mapped onto that grid by bilinear interpolation (grid_sample), and
+torch.istft. No chunks, no spans, no reused buffers, no custom overlap-add: slow and simple, so that the fast
+path can be held to it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def reference_stems(separator, audio, sample_rate: int, sources) -> dict:
     mask_model = acc / norm.clamp_min(1e-8)
 
     window = torch.hann_window(plan.n_fft_in, periodic=True)
-    spec = torch.stft(x, plan.n_fft_in, plan.hop_in, window=window, center=True, pad_mode="reflect",
+    x_end = F.pad(x, (0, plan.hop_in))  # one hop of silence: a frame centred at or after the last sample
+    spec = torch.stft(x_end, plan.n_fft_in, plan.hop_in, window=window, center=True, pad_mode="reflect",
                       return_complex=True)  # (C, F_in, T_in)
     f_in, t_in = spec.shape[-2:]
     ratio = plan.model_rate / sample_rate
@@ -56,6 +58,6 @@ def reference_stems(separator, audio, sample_rate: int, sources) -> dict:
     out = {}
     for i, name in enumerate(names):
         stems = torch.istft(mask_in[i][None] * spec, plan.n_fft_in, plan.hop_in, window=window, center=True,
-                            length=x.shape[-1])
+                            length=x_end.shape[-1])[:, : x.shape[-1]]
         out[name] = stems.numpy()
     return out
