@@ -64,11 +64,14 @@ def import_torch_rss() -> float:
     return usage.ru_maxrss / 1024
 
 
-def classes_scaling(model: str, device: str, seconds: float = 60.0, repeats: int = 3) -> list[tuple[int, float, float, float]]:
-    """Per number of requested classes (1..8): in-process (wall, CPU) seconds to separate `seconds` of
-    44.1 kHz stereo audio, and wall seconds of the network alone (the masks of the model segments covering
-    that audio, one batch). Medians of `repeats` runs, the class counts interleaved so that drift in the
-    machine's speed falls on all of them alike."""
+def classes_scaling(model: str, device: str, seconds: float = 60.0,
+                    repeats: int = 3) -> list[tuple[int, float, float, float, float]]:
+    """Per number of requested classes (1..8): in-process (wall, CPU) seconds of `Separator.separate` on
+    `seconds` of 44.1 kHz stereo audio (fresh output arrays, as a caller gets them); wall seconds of the same
+    separation streamed into one output buffer reused from run to run (as `separate_file` streams chunks
+    through one buffer: no fresh memory to page in); and wall seconds of the network alone (the masks of the
+    model segments covering that audio, one batch). Medians of `repeats` runs, the class counts interleaved
+    so that drift in the machine's speed falls on all of them alike."""
     import torch
 
     from sgnsep import Separator
@@ -81,8 +84,10 @@ def classes_scaling(model: str, device: str, seconds: float = 60.0, repeats: int
     net_in = torch.randn(segments, 1, a.warp_bins, a.segment_frames, device=sep.device)
     sep.separate(audio[:, : RATE * 2], RATE, sep.classes[:1])  # warm-up
     counts = range(1, min(8, len(sep.classes)) + 1)
+    reused = {n: np.ones((n, *audio.shape), dtype=np.float32) for n in counts}  # paged in once, here
     wall: dict[int, list[float]] = {n: [] for n in counts}
     cpu: dict[int, list[float]] = {n: [] for n in counts}
+    into: dict[int, list[float]] = {n: [] for n in counts}
     net: dict[int, list[float]] = {n: [] for n in counts}
     for _ in range(repeats):
         for n in counts:
@@ -90,30 +95,38 @@ def classes_scaling(model: str, device: str, seconds: float = 60.0, repeats: int
             sep.separate(audio, RATE, sep.classes[:n])
             wall[n].append(time.perf_counter() - start)
             cpu[n].append(time.process_time() - start_cpu)
+            start = time.perf_counter()
+            for _ in sep._stream(lambda a, b: audio[:, a:b], audio.shape[1], 2, RATE, list(range(n)), out=reused[n]):
+                pass
+            into[n].append(time.perf_counter() - start)
             mask_fn = sep._mask_fn(list(range(n)))
             start = time.perf_counter()
             mask_fn(net_in)
             net[n].append(time.perf_counter() - start)
-    return [(n, float(np.median(wall[n])), float(np.median(cpu[n])), float(np.median(net[n]))) for n in counts]
+    return [(n, float(np.median(wall[n])), float(np.median(cpu[n])), float(np.median(into[n])),
+             float(np.median(net[n]))) for n in counts]
 
 
 def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: float = 10.0,
                    block_frames: int | None = None) -> tuple[float, float]:
     """(synthesis, inverse FFT alone) in wall seconds per class for `seconds` of 44.1 kHz stereo: what every
     requested class costs beyond the network (sgnsep.chunking._SpanSTFT: mask, inverse FFT, overlap-add of
-    both channels), on the STFT grid `separate` uses for 44.1 kHz input (4096-point frames every 1024 samples).
+    both channels), on the STFT grid `separate` uses for 44.1 kHz input (4096-point frames every 2048 samples
+    at the default synthesis step, chunking.SYNTHESIS_STEP).
     Timed on one chunk of `chunk_seconds` (separate's default; its buffers stay in cache as they do there) and
     scaled to `seconds`. `block_frames`: frames per block of the inverse (0: the whole span; None: what
     `separate` uses on CPU)."""
     import torch
 
-    from sgnsep.chunking import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT
+    from sgnsep.chunking import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT, make_plan
+    from sgnsep.config import AudioConfig
 
     rng = np.random.default_rng(0)
     n = int(chunk_seconds * RATE)
+    plan = make_plan(RATE, n, AudioConfig())  # the grid for 44.1 kHz input (the same for every 11.025 kHz model)
     block = SYNTHESIS_BLOCK_FRAMES if block_frames is None else (block_frames or None)
-    span = _SpanSTFT(torch.from_numpy((0.1 * rng.standard_normal((2, n + 8192))).astype(np.float32)), 4096, 1024,
-                     block)
+    span = _SpanSTFT(torch.from_numpy((0.1 * rng.standard_normal((2, n + 8192))).astype(np.float32)),
+                     plan.n_fft_in, plan.hop_in, block)
     frames = span.spec.shape[1]
     low = torch.from_numpy(rng.random((frames, 512), dtype=np.float32))
     edge = torch.from_numpy(rng.random(frames, dtype=np.float32))
@@ -126,7 +139,7 @@ def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: floa
     def ffts():  # the same inverse FFTs, in the same blocks of frames of both channels
         for a in range(0, frames, span.block):
             b = min(frames, a + span.block)
-            torch.fft.irfft(span.masked[:, : b - a], n=4096, dim=-1, out=span.frames[:, : b - a])
+            torch.fft.irfft(span.masked[:, : b - a], n=plan.n_fft_in, dim=-1, out=span.frames[:, : b - a])
 
     times = {}
     for name, fn in (("synthesis", one_class), ("fft", ffts)):
@@ -265,13 +278,13 @@ def main() -> None:
             print(f"\n`python -c \"import torch\"` alone peaks at {import_torch_rss():.0f} MB.", flush=True)
         if not args.no_classes:
             rows = classes_scaling(args.model, args.device, repeats=args.repeats)
-            base, base_cpu, base_net = rows[0][1], rows[0][2], rows[0][3]
+            base, base_cpu, base_into, base_net = rows[0][1:]
             print(f"\n| classes asked for | wall seconds for 60 s of audio (median of {args.repeats}) | relative to 1 class "
-                  "| CPU seconds | relative to 1 class | network alone, seconds | relative to 1 class |"
-                  "\n|---|---|---|---|---|---|---|")
-            for n, sec, cpu, net in rows:
-                print(f"| {n} | {sec:.2f} | {sec / base:.2f}x | {cpu:.2f} | {cpu / base_cpu:.2f}x | {net:.3f} | "
-                      f"{net / base_net:.2f}x |", flush=True)
+                  "| CPU seconds | relative to 1 class | wall, into a reused output buffer | relative to 1 class "
+                  "| network alone, seconds | relative to 1 class |\n|---|---|---|---|---|---|---|---|---|")
+            for n, sec, cpu, into, net in rows:
+                print(f"| {n} | {sec:.2f} | {sec / base:.2f}x | {cpu:.2f} | {cpu / base_cpu:.2f}x | {into:.2f} | "
+                      f"{into / base_into:.2f}x | {net:.3f} | {net / base_net:.2f}x |", flush=True)
             default, last = network_layouts(args.model, args.device, repeats=args.repeats)
             print(f"\nnetwork alone, 2 classes, 60 s of audio: {default:.3f} s in the default memory layout, "
                   f"{last:.3f} s channels-last ({default / last:.2f}x faster)", flush=True)

@@ -35,11 +35,11 @@ def _lcm(a: int, b: int) -> int:
     return a * b // math.gcd(a, b)
 
 
-# Model frames per frame of the input-rate STFT that masks the stems. Its window spans four model hops, like
-# the model's own STFT; its hop spans two, i.e. 50 % overlap (at 44.1 kHz: 4096-point frames every 2048
-# samples). Masks are read at the model frame under each frame's centre. One model hop (75 % overlap) costs
-# every requested class twice the inverse FFTs and overlap-add for 0.05 dB more SDRi on the 2-source test set
-# and 0.02 dB on the 3-source one (weights.md; tests/reference_separation.py takes the step as a parameter).
+# Model hops per hop of the input-rate STFT that masks the stems. Its window spans four model hops, like the
+# model's own STFT; its hop spans two, i.e. 50 % overlap (at 44.1 kHz: 4096-point frames every 2048 samples).
+# Each frame's mask is the model's at the frame under its centre. A step of one (75 % overlap) costs every
+# requested class twice the inverse FFTs and overlap-add for 0.05 dB more SDRi on the 2-source test set and
+# 0.02 dB on the 3-source one (weights.md; ``make_plan(..., synthesis_step=1)`` gives it).
 SYNTHESIS_STEP = 2
 
 
