@@ -251,10 +251,9 @@ def separate_chunk(
 
     block (channels, samples) holds input samples [read_start, read_start + samples). Returns the stems for
     the kept input samples [keep[0], keep[1]): (N, channels, keep length), written into ``out`` if given
-    (a caller streaming a long file reuses one buffer: fresh memory for every chunk is page-faulted in anew,
-    which costs as much per class as the inverse STFT itself). ``segment_masks`` ({global start frame:
-    (N, Fl + 1, frames) mask over the input's bins, see _BinMap}), passed from chunk to chunk of one file in
-    order, carries the masks of segments that straddle chunk boundaries, so that every segment goes through
+    (a caller streaming a long file reuses one buffer: fresh memory for every chunk would be page-faulted in
+    anew, for every class). ``segment_masks`` ({global start frame: (N, W, frames) masks on the network's
+    log-frequency axis}), passed from chunk to chunk of one file in order, carries the masks of segments that straddle chunk boundaries, so that every segment goes through
     the network once.
     """
     audio = plan.audio
