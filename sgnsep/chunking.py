@@ -253,8 +253,8 @@ def separate_chunk(
     the kept input samples [keep[0], keep[1]): (N, channels, keep length), written into ``out`` if given
     (a caller streaming a long file reuses one buffer: fresh memory for every chunk would be page-faulted in
     anew, for every class). ``segment_masks`` ({global start frame: (N, W, frames) masks on the network's
-    log-frequency axis}), passed from chunk to chunk of one file in order, carries the masks of segments that straddle chunk boundaries, so that every segment goes through
-    the network once.
+    log-frequency axis}), passed from chunk to chunk of one file in order, carries the masks of segments
+    that straddle chunk boundaries, so that every segment goes through the network once.
     """
     audio = plan.audio
     device, dtype = block.device, block.dtype
