@@ -478,12 +478,12 @@ class _SpanSTFT:
     [lo, hi) of istft(mask * spec) for every channel. The inverse is the least-squares overlap-add with the
     analysis window, as torch.istft's.
 
-    The inverse runs over blocks of ``block_frames`` frames (None: the whole span) of every channel at once: a block's masked
-    spectrum and frames (1 MB each for 64 stereo frames of 4096 points) stay in the cores' caches from the
-    product through the inverse FFT to the overlap-add, where whole-span buffers (14 MB each for 10 s of
-    44.1 kHz stereo) went out to memory and back between every step; and each step is one call for all
-    channels. Every working buffer is allocated once per span and reused for every class: fresh
-    multi-megabyte allocations (page-faulted in anew each time) would cost as much as the arithmetic.
+    The inverse runs over blocks of ``block_frames`` frames (None: the whole span) of every channel at once:
+    a block's masked spectrum and frames (1 MB each for 64 stereo frames of 4096 points) stay in the cores'
+    caches from the product through the inverse FFT to the overlap-add, where whole-span buffers (7 MB each
+    for 10 s of 44.1 kHz stereo at 50 % overlap) went out to memory and back between every step; and each
+    step is one call for all channels. Every working buffer is allocated once per span and reused for every
+    class: fresh multi-megabyte allocations would be page-faulted in anew each time.
     """
 
     def __init__(self, x: torch.Tensor, n_fft: int, hop: int, block_frames: int | None = SYNTHESIS_BLOCK_FRAMES):
