@@ -464,9 +464,9 @@ def _model_frame_offset(plan: ChunkPlan, span0: int, frame0: int) -> int | None:
 
 
 # Frames per block of the inverse STFT on CPU: 64 stereo frames of 4096 points keep a block's spectrum and
-# frames (1 MB each) in cache. On the 2-core test machine 32 to 128 frames measure alike, 16 and 256 slower,
-# the whole 10 s span about 1.6x slower (`python benchmarks/separate_speed.py --no-files --no-classes
-# --synthesis-blocks 16 32 64 128 256 0`; results/separate_speed.md).
+# frames (2 MB each) in the cores' caches. On the 2-core test machine 32 to 128 frames measure alike, 16 and
+# 256 slower, the whole 10 s span 1.3-1.6x slower (`python benchmarks/separate_speed.py --no-files
+# --no-classes --synthesis-blocks 16 32 64 128 256 0`; benchmarks/results/separate_speed.md).
 SYNTHESIS_BLOCK_FRAMES = 64
 
 
@@ -479,7 +479,7 @@ class _SpanSTFT:
     analysis window, as torch.istft's.
 
     The inverse runs over blocks of ``block_frames`` frames (None: the whole span) of every channel at once:
-    a block's masked spectrum and frames (1 MB each for 64 stereo frames of 4096 points) stay in the cores'
+    a block's masked spectrum and frames (2 MB each for 64 stereo frames of 4096 points) stay in the cores'
     caches from the product through the inverse FFT to the overlap-add, where whole-span buffers (7 MB each
     for 10 s of 44.1 kHz stereo at 50 % overlap) went out to memory and back between every step; and each
     step is one call for all channels. Every working buffer is allocated once per span and reused for every
