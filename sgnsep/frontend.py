@@ -79,11 +79,11 @@ def warp(mag: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
 def _unwarp_taps(cfg: AudioConfig, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Linear bin j of :func:`unwarp` lies between warped rows ``row[j]`` and ``row[j] + 1``, at ``frac[j]``.
 
-    The rows are those of :func:`_warp_grid`'s inverse grid (align_corners: normalised -1 is row 0, +1 row
-    W - 1), computed in float64.
+    The rows are those of :func:`_warp_grid`'s inverse grid, computed in float64 (align_corners: normalised
+    -1 is row 0, +1 row W - 1).
     """
-    y = torch.linspace(-1.0, 1.0, cfg.freq_bins, device=device, dtype=torch.float64)
-    pos = (torch.log(10.0 * y + 11.0) / math.log(21.0)) * (cfg.warp_bins - 1)  # ((src + 1) / 2) * (W - 1)
+    src = _warp_grid(cfg.warp_bins, cfg.freq_bins, 1, True, device, torch.float64)[0, :, 0, 1]  # (F,)
+    pos = (src + 1.0) / 2.0 * (cfg.warp_bins - 1)
     row = pos.floor().long().clamp(0, cfg.warp_bins - 2)
     return row, (pos - row).to(dtype)
 
