@@ -213,7 +213,10 @@ class Separator:
         )
         mask_fn = self._mask_fn(class_idx)
         if out is None:
-            out = np.empty((len(class_idx), channels, min(plan.chunk_in, total)), dtype=np.float32)
+            # Laid out (N, samples, channels) and handed on as (N, channels, samples) views: each stem's block
+            # is then interleaved as sound files store it, and writing it needs no transposed copy.
+            interleaved = np.empty((len(class_idx), min(plan.chunk_in, total), channels), dtype=np.float32)
+            out = interleaved.transpose(0, 2, 1)
             reuse = True
         else:
             reuse = False
