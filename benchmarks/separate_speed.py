@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,7 +157,9 @@ def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: floa
 def cli_classes_scaling(model: str, device: str, tmp: Path, minutes: float = 10.0, counts=(1, 2, 8),
                         repeats: int = 3) -> list[tuple[int, float]]:
     """Wall seconds of `sgnsep separate` (a subprocess, writing the stems and the default outputs) on one
-    `minutes`-long 44.1 kHz stereo file per number of classes: medians of `repeats`, the counts interleaved."""
+    `minutes`-long 44.1 kHz stereo file per number of classes: medians of `repeats`, the counts interleaved.
+    Each run writes into an empty folder, as a user's first run does (replacing existing stems with
+    --overwrite costs more: the old files are deleted and, on ext4, a rename over a file flushes it)."""
     from sgnsep import Separator
 
     classes = Separator(model, device=device).classes
@@ -165,8 +168,9 @@ def cli_classes_scaling(model: str, device: str, tmp: Path, minutes: float = 10.
     wall: dict[int, list[float]] = {n: [] for n in counts}
     for _ in range(repeats):
         for n in counts:
+            shutil.rmtree(tmp / "classes-out", ignore_errors=True)
             wall[n].append(run_cli(["separate", str(path), "--sources", ",".join(classes[:n]), "--model", model,
-                                    "--device", device, "--out", str(tmp / "classes-out"), "--overwrite"])[0])
+                                    "--device", device, "--out", str(tmp / "classes-out")])[0])
     path.unlink()
     return [(n, float(np.median(wall[n]))) for n in counts]
 
@@ -267,9 +271,11 @@ def main() -> None:
         for minutes in [] if args.no_files else args.minutes:
             path = tmp / f"{minutes:g}min.wav"
             make_file(path, minutes)
-            runs = [run_cli(["separate", str(path), "--sources", args.sources, "--model", args.model,
-                             "--device", args.device, "--out", str(tmp / "out"), "--overwrite"])
-                    for _ in range(args.repeats)]
+            runs = []
+            for _ in range(args.repeats):  # each run into an empty folder, as cli_classes_scaling's
+                shutil.rmtree(tmp / "out", ignore_errors=True)
+                runs.append(run_cli(["separate", str(path), "--sources", args.sources, "--model", args.model,
+                                     "--device", args.device, "--out", str(tmp / "out")]))
             wall, rss = float(np.median([r[0] for r in runs])), max(r[1] for r in runs)
             print(f"| {minutes:g} min, 44.1 kHz stereo, {args.sources} | {minutes * 60:.0f} s | {wall:.1f} s | "
                   f"{minutes * 60 / wall:.1f}x | {rss:.0f} MB |", flush=True)
