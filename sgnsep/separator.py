@@ -201,12 +201,13 @@ class Separator:
         progress: Callable[[int, int], None] | None = None,
         what: str = "The audio",
         out: np.ndarray | None = None,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (stems (N, channels, L), mixture (channels, L)) chunk after chunk, in order.
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield (stems (N, channels, L), mixture (channels, L), residual (channels, L)) chunk after chunk,
+        in order; the residual is the mixture minus the stems.
 
         With ``out`` (N, channels, total) float32, every chunk's stems are written straight into it and the
-        yielded stems are views of it. Without, they are views of one buffer reused for every chunk: use
-        them before asking for the next chunk.
+        yielded stems are views of it. Without, the stems and the residual are views of buffers reused for
+        every chunk: use them before asking for the next chunk.
         """
         plan = chunking.make_plan(
             sample_rate, total, self.meta.audio, overlap=self.overlap, chunk_seconds=self.chunk_seconds
@@ -217,6 +218,7 @@ class Separator:
             # is then interleaved as sound files store it, and writing it needs no transposed copy.
             interleaved = np.empty((len(class_idx), min(plan.chunk_in, total), channels), dtype=np.float32)
             out = interleaved.transpose(0, 2, 1)
+            rest = np.empty((min(plan.chunk_in, total), channels), dtype=np.float32).T
             reuse = True
         else:
             reuse = False
@@ -238,7 +240,8 @@ class Separator:
             )
             if on_device is None:
                 stems[...] = result.cpu().numpy()
-            if not np.isfinite(mixture - stems.sum(axis=0)).all():
+            residual = np.subtract(mixture, stems.sum(axis=0), out=rest[:, : mixture.shape[-1]] if reuse else None)
+            if not np.isfinite(residual).all():
                 # Finite input near float32's limit overflows in the STFTs (or in the residual). A NaN or
                 # infinite stem makes its sum and so the residual non-finite too: one check covers both.
                 raise InputAudioError(
@@ -246,7 +249,7 @@ class Separator:
                     "expected within about -1..1).",
                     hint="Normalise it (re-export it at a sensible level) first.",
                 )
-            yield stems, mixture
+            yield stems, mixture, residual
             if progress is not None:
                 progress(keep_stop, total)
 
@@ -364,13 +367,13 @@ class Separator:
             for name, target in targets.items():
                 writers[name] = audio_io.AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype)
             reader = lambda a, b: audio_io.read_block(path, a, b)  # noqa: E731
-            for stems, mixture in self._stream(
+            for stems, mixture, rest in self._stream(
                 reader, info.frames, info.channels, info.sample_rate, class_idx, progress, str(path)
             ):
                 for i, name in enumerate(names):
                     writers[name].write(stems[i])
                 if residual:
-                    writers[RESIDUAL].write(mixture - stems.sum(axis=0))
+                    writers[RESIDUAL].write(rest)
             for writer in writers.values():
                 writer.commit()
         except BaseException:
