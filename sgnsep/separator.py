@@ -233,7 +233,7 @@ class Separator:
             if tensor.shape[-1] < min_len:
                 tensor = torch.nn.functional.pad(tensor, (0, min_len - tensor.shape[-1]))
             stems = out[..., : keep_stop - keep_start] if reuse else out[..., keep_start:keep_stop]
-            on_device = torch.from_numpy(stems) if self.device.type == "cpu" else None
+            on_device = torch.from_numpy(stems) if chunking.host_memory(self.device) else None
             result = chunking.separate_chunk(
                 tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size,
                 out=on_device, segment_masks=segment_masks,

@@ -350,6 +350,41 @@ def test_streamed_file_outputs_equal_the_in_memory_stems_channel_by_channel(tone
     assert np.abs(expected["low"][0]).max() > 0.1 and np.abs(expected["high"][2]).max() > 0.1  # not silence
 
 
+def test_the_accelerator_path_gives_the_host_path_stems(tone_model_dir, tmp_path, monkeypatch):
+    """On a GPU the stems are synthesised over whole spans and copied back into numpy; on the CPU over blocks of
+    frames, straight into the caller's arrays. No GPU here: the accelerator path runs on the CPU by declaring the
+    device's memory not the host's, and must give the same stems, in memory and in files."""
+    from sgnsep import chunking
+
+    low, high = tone_mix(22050, 7.0, 2, seed=5)
+    mix = low + high
+    mix[1] *= 0.5
+    src = tmp_path / "duo.wav"
+    sf.write(src, mix.T, 22050, subtype="FLOAT")
+    sep = Separator(tone_model_dir, device="cpu", chunk_seconds=2.0)
+    runs = {}
+    blocks = []
+    real_span_stft = chunking._SpanSTFT
+
+    def spy(x, n_fft, hop, block_frames=chunking.SYNTHESIS_BLOCK_FRAMES):
+        blocks.append(block_frames)
+        return real_span_stft(x, n_fft, hop, block_frames)
+
+    monkeypatch.setattr(chunking, "_SpanSTFT", spy)
+    for path in ("host", "accelerator"):
+        if path == "accelerator":
+            monkeypatch.setattr(chunking, "host_memory", lambda device: False)
+        blocks.clear()
+        in_memory = sep.separate(mix, 22050, ["low", "high"], residual=True)
+        res = sep.separate_file(src, ["low", "high"], out_dir=tmp_path / path, residual=True)
+        files = {n: sf.read(p, dtype="float32", always_2d=True)[0].T for n, p in res.outputs.items()}
+        runs[path] = (in_memory, files)
+        assert set(blocks) == ({chunking.SYNTHESIS_BLOCK_FRAMES} if path == "host" else {None})  # the path ran
+    for name in ("low", "high", "residual"):
+        for host, accelerator in zip(runs["host"], runs["accelerator"]):
+            np.testing.assert_allclose(accelerator[name], host[name], atol=1e-6, rtol=0, err_msg=name)
+
+
 def test_separate_file_keeps_rate_and_channels_and_refuses_to_overwrite(sep, tmp_path):
     low, high = tone_mix(22050, 4.0, 3)
     src = tmp_path / "trio.flac"
