@@ -12,6 +12,10 @@ is the child's maximum resident set size. Real-time factor = audio seconds / wal
 file on the same machine. Their weights cannot be downloaded here, so they are randomly initialised: the
 amount of computation is the same as with trained weights, so the timing is fair (their output is not).
 Install them with `pip install openunmix demucs`.
+
+--device cuda (or mps) runs every table on that device: the timers wait for the device's queued work, the
+synthesis micro-benchmark uses the whole-span inverse STFT that `separate` uses there, and the side-by-side
+runs Open-Unmix and Demucs on the same device, each (sgnsep too) once untimed first.
 """
 
 from __future__ import annotations
@@ -30,6 +34,33 @@ import numpy as np
 import soundfile as sf
 
 RATE = 44100
+
+
+def synchronize(device) -> None:
+    """Wait for the device's queued work: CUDA and MPS calls return before their kernels finish, so a timer
+    read without this measures the launches, not the work."""
+    import torch
+
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize()
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+def time_once(run, device) -> float:
+    """Wall seconds of one call of `run`. On an accelerator it runs once untimed first: starting the device
+    and choosing kernels are one-off costs that would otherwise land on whichever model goes first."""
+    from sgnsep.chunking import host_memory
+    from sgnsep.separator import resolve_device
+
+    if not host_memory(resolve_device(str(device))):
+        run()
+    synchronize(device)
+    start = time.perf_counter()
+    run()
+    synchronize(device)
+    return time.perf_counter() - start
 
 
 def make_file(path: Path, minutes: float, seed: int = 0) -> None:
@@ -101,37 +132,44 @@ def classes_scaling(model: str, device: str, seconds: float = 60.0,
                 pass
             into[n].append(time.perf_counter() - start)
             mask_fn = sep._mask_fn(list(range(n)))
+            synchronize(sep.device)
             start = time.perf_counter()
             mask_fn(net_in)
+            synchronize(sep.device)
             net[n].append(time.perf_counter() - start)
     return [(n, float(np.median(wall[n])), float(np.median(cpu[n])), float(np.median(into[n])),
              float(np.median(net[n]))) for n in counts]
 
 
 def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: float = 10.0,
-                   block_frames: int | None = None) -> tuple[float, float]:
+                   block_frames: int | None = None, device: str = "cpu") -> tuple[float, float]:
     """(synthesis, inverse FFT alone) in wall seconds per class for `seconds` of 44.1 kHz stereo: what every
     requested class costs beyond the network (sgnsep.chunking._SpanSTFT: mask, inverse FFT, overlap-add of
     both channels), on the STFT grid `separate` uses for 44.1 kHz input (4096-point frames every 2048 samples
     at the default synthesis step, chunking.SYNTHESIS_STEP).
     Timed on one chunk of `chunk_seconds` (separate's default; its buffers stay in cache as they do there) and
     scaled to `seconds`. `block_frames`: frames per block of the inverse (0: the whole span; None: what
-    `separate` uses on CPU)."""
+    `separate` uses on `device`: blocks on CPU, the whole span on an accelerator)."""
     import torch
 
-    from sgnsep.chunking import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT, make_plan
+    from sgnsep.chunking import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT, host_memory, make_plan
+    from sgnsep.separator import resolve_device
     from sgnsep.config import AudioConfig
 
     rng = np.random.default_rng(0)
     n = int(chunk_seconds * RATE)
     plan = make_plan(RATE, n, AudioConfig())  # the grid for 44.1 kHz input (the same for every 11.025 kHz model)
-    block = SYNTHESIS_BLOCK_FRAMES if block_frames is None else (block_frames or None)
-    span = _SpanSTFT(torch.from_numpy((0.1 * rng.standard_normal((2, n + 8192))).astype(np.float32)),
+    dev = resolve_device(device)
+    if block_frames is None:
+        block = SYNTHESIS_BLOCK_FRAMES if host_memory(dev) else None
+    else:
+        block = block_frames or None
+    span = _SpanSTFT(torch.from_numpy((0.1 * rng.standard_normal((2, n + 8192))).astype(np.float32)).to(dev),
                      plan.n_fft_in, plan.hop_in, block)
     frames = span.spec.shape[1]
-    low = torch.from_numpy(rng.random((frames, 512), dtype=np.float32))
-    edge = torch.from_numpy(rng.random(frames, dtype=np.float32))
-    out = torch.empty(2, n)
+    low = torch.from_numpy(rng.random((frames, 512), dtype=np.float32)).to(dev)
+    edge = torch.from_numpy(rng.random(frames, dtype=np.float32)).to(dev)
+    out = torch.empty(2, n, device=dev)
 
     def one_class():
         span.set_mask_band(low, edge)
@@ -147,8 +185,10 @@ def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: floa
         fn()  # warm-up
         runs = []
         for _ in range(repeats):
+            synchronize(dev)
             start = time.perf_counter()
             fn()
+            synchronize(dev)
             runs.append(time.perf_counter() - start)
         times[name] = float(np.median(runs)) * seconds / chunk_seconds
     return times["synthesis"], times["fft"]
@@ -197,18 +237,24 @@ def network_layouts(model: str, device: str, repeats: int = 3) -> tuple[float, f
         mask_fn(net_in)  # warm-up
         runs = []
         for _ in range(repeats):
+            synchronize(sep.device)
             start = time.perf_counter()
             mask_fn(net_in)
+            synchronize(sep.device)
             runs.append(time.perf_counter() - start)
         times.append(float(np.median(runs)))
     return times[0], times[1]
 
 
-def compare_others(path: Path, seconds: float) -> list[tuple[str, float]]:
+def compare_others(path: Path, seconds: float, device: str = "cpu") -> list[tuple[str, float]]:
+    """Wall seconds of Open-Unmix umxl and Demucs htdemucs on the file, on `device`, as sgnsep ran."""
     import torch
 
+    from sgnsep.separator import resolve_device
+
+    dev = resolve_device(device)
     audio, _ = sf.read(path, dtype="float32", always_2d=True)
-    mix = torch.from_numpy(audio.T.copy()).unsqueeze(0)
+    mix = torch.from_numpy(audio.T.copy()).unsqueeze(0).to(dev)
     rows = []
     try:
         from openunmix import model as umx_model
@@ -220,11 +266,9 @@ def compare_others(path: Path, seconds: float) -> list[tuple[str, float]]:
             for t in ("vocals", "drums", "bass", "other")
         }
         separator = umx_model.Separator(target_models=targets, niter=1, residual=False, n_fft=4096, n_hop=1024,
-                                        nb_channels=2, sample_rate=RATE).eval()
+                                        nb_channels=2, sample_rate=RATE).eval().to(dev)
         with torch.inference_mode():
-            start = time.perf_counter()
-            separator(mix)
-            rows.append(("open-unmix umxl (random weights)", time.perf_counter() - start))
+            rows.append(("open-unmix umxl (random weights)", time_once(lambda: separator(mix), dev)))
     except ImportError:
         rows.append(("open-unmix (not installed: pip install openunmix)", float("nan")))
     try:
@@ -233,9 +277,8 @@ def compare_others(path: Path, seconds: float) -> list[tuple[str, float]]:
 
         model = HTDemucs(sources=["drums", "bass", "other", "vocals"]).eval()
         with torch.inference_mode():
-            start = time.perf_counter()
-            apply_model(model, mix, split=True, overlap=0.25, progress=False)
-            rows.append(("demucs htdemucs (random weights)", time.perf_counter() - start))
+            run = lambda: apply_model(model, mix, split=True, overlap=0.25, progress=False, device=dev)  # noqa: E731
+            rows.append(("demucs htdemucs (random weights)", time_once(run, dev)))
     except ImportError:
         rows.append(("demucs (not installed: pip install demucs)", float("nan")))
     return rows
@@ -294,7 +337,7 @@ def main() -> None:
             default, last = network_layouts(args.model, args.device, repeats=args.repeats)
             print(f"\nnetwork alone, 2 classes, 60 s of audio: {default:.3f} s in the default memory layout, "
                   f"{last:.3f} s channels-last ({default / last:.2f}x faster)", flush=True)
-            synthesis, fft = synthesis_cost()
+            synthesis, fft = synthesis_cost(device=args.device)
             print(f"\nper class, for 60 s of 44.1 kHz stereo: synthesis {1000 * synthesis:.1f} ms (mask, inverse FFT and "
                   f"overlap-add of both channels), of which the inverse FFTs {1000 * fft:.1f} ms; the 1.5x target "
                   f"leaves {1000 * 0.5 * base / 7:.1f} ms per class beyond the first", flush=True)
@@ -302,7 +345,7 @@ def main() -> None:
             print("\n| frames per block of the inverse STFT | synthesis, ms per class and minute of stereo | of which "
                   "inverse FFTs |\n|---|---|---|")
             for frames in args.synthesis_blocks:
-                synthesis, fft = synthesis_cost(block_frames=frames)
+                synthesis, fft = synthesis_cost(block_frames=frames, device=args.device)
                 print(f"| {frames or 'whole 10 s span'} | {1000 * synthesis:.1f} | {1000 * fft:.1f} |", flush=True)
         if args.cli_classes:
             rows = cli_classes_scaling(args.model, args.device, tmp, repeats=args.repeats)
@@ -317,13 +360,11 @@ def main() -> None:
 
             sep = Separator(args.model, device=args.device)
             audio, _ = sf.read(path, dtype="float32", always_2d=True)
-            start = time.perf_counter()
-            sep.separate(audio.T, RATE, args.sources)
-            ours = time.perf_counter() - start
-            print("\n| separator (same 60 s file, same machine, in-process) | seconds | real-time factor | sgnsep is faster by |"
-                  "\n|---|---|---|---|")
+            ours = time_once(lambda: sep.separate(audio.T, RATE, args.sources), sep.device)
+            print(f"\n| separator (same 60 s file, same machine, in-process, {args.device}) | seconds | real-time factor "
+                  "| sgnsep is faster by |\n|---|---|---|---|")
             print(f"| sgnsep {args.model} ({args.sources}) | {ours:.2f} | {60 / ours:.1f}x | 1.0x |")
-            for name, sec in compare_others(path, 60):
+            for name, sec in compare_others(path, 60, args.device):
                 print(f"| {name} | {sec:.2f} | {60 / sec:.1f}x | {sec / ours:.1f}x |")
             print("\nOpen-Unmix and Demucs ran with random weights (none can be downloaded here): same computation, "
                   "so the timing is fair; their outputs are not meaningful.")
