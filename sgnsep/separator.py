@@ -218,7 +218,7 @@ class Separator:
             # is then interleaved as sound files store it, and writing it needs no transposed copy.
             interleaved = np.empty((len(class_idx), min(plan.chunk_in, total), channels), dtype=np.float32)
             out = interleaved.transpose(0, 2, 1)
-            rest = np.empty((min(plan.chunk_in, total), channels), dtype=np.float32).T
+            residual_buffer = np.empty((min(plan.chunk_in, total), channels), dtype=np.float32).T  # likewise
             reuse = True
         else:
             reuse = False
@@ -240,7 +240,8 @@ class Separator:
             )
             if on_device is None:
                 stems[...] = result.cpu().numpy()
-            residual = np.subtract(mixture, stems.sum(axis=0), out=rest[:, : mixture.shape[-1]] if reuse else None)
+            into = residual_buffer[:, : mixture.shape[-1]] if reuse else None
+            residual = np.subtract(mixture, stems.sum(axis=0), out=into)
             if not np.isfinite(residual).all():
                 # Finite input near float32's limit overflows in the STFTs (or in the residual). A NaN or
                 # infinite stem makes its sum and so the residual non-finite too: one check covers both.
