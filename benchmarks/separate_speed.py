@@ -153,8 +153,8 @@ def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: floa
     import torch
 
     from sgnsep.chunking import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT, host_memory, make_plan
-    from sgnsep.separator import resolve_device
     from sgnsep.config import AudioConfig
+    from sgnsep.separator import resolve_device
 
     rng = np.random.default_rng(0)
     n = int(chunk_seconds * RATE)
