@@ -3,7 +3,7 @@
     python benchmarks/input_levels.py
 
 Level = mean power, in dB, of a segment's warped magnitude spectrogram (what ``audio.input_level_db`` sets;
-sgnsep.frontend.level_gain). Training mixtures are drawn as training draws them (sources divided by N, 200
+sgnsep.frontend.segment_level_db). Training mixtures are drawn as training draws them (sources divided by N, 200
 per corpus, seed 0): the solo corpus data/gm17 (2 sources) and the chorale stems data/chorales-train (2 and 3
 sources, 75 % coherent), made by the commands in weights.md. Test mixtures are the packaged chorale sets'
 stems summed, as `sgnsep eval` mixes them. Prints median and 10th/90th percentiles.
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def level_db(mixture: np.ndarray, audio: AudioConfig) -> float:
     mag = frontend.stft(torch.from_numpy(mixture.astype(np.float32))[None], audio).abs()
-    return float(10 * torch.log10(frontend.warp(mag, audio).pow(2).mean()))
+    return float(frontend.segment_level_db(frontend.warp(mag, audio)))
 
 
 def row(name: str, levels: list[float]) -> str:

@@ -105,11 +105,17 @@ def unwarp(mask: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
 MAX_LEVEL_BOOST_DB = 30.0
 
 
+def segment_level_db(warped_mag: torch.Tensor) -> torch.Tensor:
+    """(B, W, T) -> (B, 1, 1): each segment's level, the mean power of its warped magnitude in dB (what
+    ``input_level_db`` sets)."""
+    return 10.0 * torch.log10(warped_mag.pow(2).mean(dim=(-2, -1), keepdim=True).clamp_min(1e-30))
+
+
 def level_gain(warped_mag: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
     """(B, W, T) -> (B, 1, 1) factors bringing each segment to ``cfg.input_level_db`` (ones when None)."""
     if cfg.input_level_db is None:
         return torch.ones(warped_mag.shape[0], 1, 1, dtype=warped_mag.dtype, device=warped_mag.device)
-    power_db = 10.0 * torch.log10(warped_mag.pow(2).mean(dim=(-2, -1), keepdim=True).clamp_min(1e-30))
+    power_db = segment_level_db(warped_mag)
     gain_db = (cfg.input_level_db - power_db).clamp(max=MAX_LEVEL_BOOST_DB)
     return torch.pow(10.0, gain_db / 20.0)
 
