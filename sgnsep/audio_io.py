@@ -8,12 +8,12 @@ run never leaves a half-written stem under the final name.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sgnsep.atomic_write import PartialFile
 from sgnsep.errors import InputAudioError, OutputError, UsageError
 
 # Extensions we look for when an input is a folder. libsndfile reads more; these are the common ones.
@@ -140,48 +140,53 @@ def resolve_format(ext: str, bit_depth: int | str) -> tuple[str, str]:
     return OUTPUT_FORMATS[ext], SUBTYPES[key]
 
 
-def apply_umask(path: Path) -> None:
-    """mkstemp creates files as 0600; give finished outputs the permissions any new file would get."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 class AtomicAudioWriter:
     """Writes blocks to ``<dir>/.<name>.<random>.partial`` and renames to ``path`` on :meth:`commit`.
 
-    :meth:`abort` (or leaving a ``with`` block on an exception) deletes the temporary file.
+    Creating the writer touches no file; :meth:`open` creates the temporary file. Keep the writer where your
+    cleanup finds it before calling :meth:`open`, and call :meth:`abort` from that cleanup on any exception
+    (Ctrl-C included): then no interrupt, wherever it lands, leaves a temporary file behind.
     """
 
     def __init__(self, path: Path, sample_rate: int, channels: int, fmt: str, subtype: str):
+        self.path = Path(path)
+        self.sample_rate, self.channels, self.fmt, self.subtype = sample_rate, channels, fmt, subtype
+        self._partial = PartialFile(self.path)
+        self._file = None
+        self.frames = 0
+
+    @property
+    def tmp(self) -> Path:
+        return self._partial.path
+
+    @property
+    def committed(self) -> bool:
+        """Whether the output has been renamed into place (see :attr:`PartialFile.renamed`)."""
+        return self._partial.renamed
+
+    def open(self) -> "AtomicAudioWriter":
         import soundfile as sf
 
-        self.path = Path(path)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
-            os.close(fd)
+            os.close(self._partial.create())
         except OSError as exc:
             raise OutputError(
                 f"Cannot write in {self.path.parent} ({exc.strerror}).",
                 hint="Choose another folder with --out or fix its permissions.",
             ) from None
-        self.tmp = Path(tmp)
-        self._file = None
-        self.frames = 0
-        self.committed = False
         try:
-            apply_umask(self.tmp)
-            self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype)
+            self._file = sf.SoundFile(
+                str(self.tmp), "w", samplerate=self.sample_rate, channels=self.channels, format=self.fmt,
+                subtype=self.subtype,
+            )
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            self.tmp.unlink(missing_ok=True)
+            self._partial.discard()
             raise OutputError(
-                f"Cannot write {self.path} as {fmt} with {channels} channels at {sample_rate} Hz "
+                f"Cannot write {self.path} as {self.fmt} with {self.channels} channels at {self.sample_rate} Hz "
                 f"({_sndfile_reason(exc)}).",
                 hint="FLAC holds at most 8 channels and 655350 Hz; use --ext wav.",
             ) from None
-        except BaseException:  # Ctrl-C between mkstemp and here: leave no temporary file behind
-            self.tmp.unlink(missing_ok=True)
-            raise
+        return self
 
     def write(self, block: np.ndarray) -> None:
         """block (channels, samples)."""
@@ -203,14 +208,13 @@ class AtomicAudioWriter:
             # errors there): check that the file on disk holds what was written before it gets the final name.
             if sf.info(str(self.tmp)).frames != self.frames:
                 raise OSError("the file on disk came out incomplete")
-            os.replace(self.tmp, self.path)
+            self._partial.publish()
         except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
             self.abort()
             raise OutputError(
                 f"Finishing {self.path} failed ({getattr(exc, 'strerror', None) or _sndfile_reason(exc)}).",
                 hint="Check free disk space.",
             ) from None
-        self.committed = True
 
     def abort(self) -> None:
         try:
@@ -218,7 +222,7 @@ class AtomicAudioWriter:
                 self._file.close()
         except Exception:
             pass
-        self.tmp.unlink(missing_ok=True)
+        self._partial.discard()
 
 
 def write_audio(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> None:
@@ -226,8 +230,13 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str
     ext = path.suffix.lower().lstrip(".")
     fmt, default_subtype = resolve_format(ext, default_bit_depth(ext))
     writer = AtomicAudioWriter(path, sample_rate, audio.shape[0], fmt, subtype or default_subtype)
-    writer.write(audio)
-    writer.commit()
+    try:
+        writer.open()
+        writer.write(audio)
+        writer.commit()
+    except BaseException:  # Ctrl-C included: no temporary file left behind
+        writer.abort()
+        raise
 
 
 def list_audio_files(inputs: list[Path]) -> list[Path]:

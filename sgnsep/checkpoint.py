@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from sgnsep import __version__
+from sgnsep.atomic_write import write_bytes_atomic
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict, to_dict
 from sgnsep.errors import ModelError
 
@@ -90,22 +90,6 @@ class CheckpointMeta:
         )
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    from sgnsep.audio_io import apply_umask
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    apply_umask(Path(tmp))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, meta: CheckpointMeta) -> Path:
     """Write ``folder/config.json`` and ``folder/model.safetensors`` atomically (temp file + rename)."""
     from safetensors.torch import save
@@ -113,9 +97,9 @@ def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, meta: Che
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
+    write_bytes_atomic(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt"}), durable=True)
     config = json.dumps(meta.to_json(), indent=2, sort_keys=False) + "\n"
-    _atomic_write_bytes(folder / CONFIG_NAME, config.encode())
+    write_bytes_atomic(folder / CONFIG_NAME, config.encode(), durable=True)
     return folder
 
 

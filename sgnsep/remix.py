@@ -133,6 +133,7 @@ def write_remix(
     info = audio_io.probe(mixture)
     writer = audio_io.AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype)
     try:
+        writer.open()
         for block in _blocks(mixture, stems, gains_db):
             writer.write((block * scale).astype(np.float32))
         writer.commit()

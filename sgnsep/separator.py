@@ -366,7 +366,9 @@ class Separator:
                     ) from None
                 created.extend(missing)
             for name, target in targets.items():
+                # registered before its temporary file exists, so the cleanup below always knows of that file
                 writers[name] = audio_io.AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype)
+                writers[name].open()
             reader = lambda a, b: audio_io.read_block(path, a, b)  # noqa: E731
             for stems, mixture, rest in self._stream(
                 reader, info.frames, info.channels, info.sample_rate, class_idx, progress, str(path)
@@ -380,9 +382,10 @@ class Separator:
         except BaseException:
             # No half set of stems: temporary files go, and so do stems already renamed into place by this call.
             for writer in writers.values():
-                writer.abort()
                 if writer.committed:
                     writer.path.unlink(missing_ok=True)
+                else:
+                    writer.abort()
             for folder in sorted(created, key=lambda d: len(d.parts), reverse=True):  # only if left empty
                 try:
                     folder.rmdir()

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from sgnsep import __version__
-from sgnsep.checkpoint import CheckpointMeta, _atomic_write_bytes, build_network, check_architecture, save_checkpoint
+from sgnsep.atomic_write import write_bytes_atomic
+from sgnsep.checkpoint import CheckpointMeta, build_network, check_architecture, save_checkpoint
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
 from sgnsep.datasets import load_dataset, sample_mixture
 from sgnsep.errors import SgnsepError, UsageError
@@ -426,8 +427,8 @@ def train(
         # One file holds tensors and state (in the safetensors header), replaced atomically: a kill at any
         # moment leaves either the previous state or the new one, never a mix. state.json is a readable copy.
         text = json.dumps(state, indent=1)
-        _atomic_write_bytes(run_dir / "state.safetensors", save(tensors, metadata={"state": text}))
-        _atomic_write_bytes(state_json, (text + "\n").encode())
+        write_bytes_atomic(run_dir / "state.safetensors", save(tensors, metadata={"state": text}), durable=True)
+        write_bytes_atomic(state_json, (text + "\n").encode(), durable=True)
 
     lead = rank == 0  # only the first process validates, writes checkpoints and logs
     log_path = run_dir / "log.csv"
@@ -436,7 +437,7 @@ def train(
         rows = log_path.read_text().splitlines(keepends=True)
         kept = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= step]
         if len(kept) != len(rows):
-            _atomic_write_bytes(log_path, "".join(kept).encode())
+            write_bytes_atomic(log_path, "".join(kept).encode(), durable=True)
     new_log = not log_path.exists()
     log = open(log_path, "a", newline="") if lead else open(os.devnull, "w")
     writer = csv.writer(log)
