@@ -96,6 +96,7 @@ this module is cheap.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -109,6 +110,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sgnsep.atomic_write import write_bytes_atomic, write_text_atomic
 from sgnsep.errors import OutputError, UsageError
 
 __all__ = [
@@ -481,7 +483,7 @@ def load_chorales(ids: Iterable[str], cache_path: str | os.PathLike | None = Non
         merged = dict(file_cache)
         merged.update(out)
         payload = {"music21_version": version, "chorales": dict(sorted(merged.items()))}
-        _write_text_atomic(Path(cache_path), json.dumps(payload, sort_keys=True, separators=(",", ":")))
+        write_text_atomic(Path(cache_path), json.dumps(payload, sort_keys=True, separators=(",", ":")))
     return out
 
 
@@ -895,15 +897,7 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) ->
         ]
     chunks.append(b"data" + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b""))
     body = b"WAVE" + b"".join(chunks)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    os.replace(tmp, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, b"RIFF" + struct.pack("<I", len(body)) + body)
 
 
 def read_metadata(out_dir: str | os.PathLike) -> dict:
@@ -1207,10 +1201,7 @@ def synthesize_corpus(
             continue
         audio, loud = normalise_loudness(audio, sample_rate, target_db)
         rel = f"{c}/{clip_id}.wav"
-        try:
-            _write_wav(out / rel, audio, sample_rate, subtype)
-        except OSError as exc:
-            raise OutputError(f"Cannot write {out / rel}: {exc.strerror or exc}.") from exc
+        _write_wav(out / rel, audio, sample_rate, subtype)
         audio_seconds += len(audio) / sample_rate
         pitches = [n.pitch for n in notes]
         rec = {
@@ -1264,7 +1255,7 @@ def synthesize_corpus(
         },
         "clips": records,
     }
-    _write_text_atomic(meta_path, json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    write_text_atomic(meta_path, json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
     wall = time.perf_counter() - t0
     manifest["timing"] = {
         "wall_seconds": round(wall, 3),
@@ -1383,9 +1374,9 @@ def _write_stem(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, subty
         data = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
     else:  # PCM_24, passed as the top 24 bits of int32 (libsndfile shifts them down)
         data = np.clip(np.round(x * 8388608.0), -8388608, 8388607).astype(np.int32) << 8
-    tmp = path.with_name(path.name + ".part")
-    sf.write(str(tmp), data, sample_rate, format="FLAC", subtype=subtype)
-    os.replace(tmp, path)
+    encoded = io.BytesIO()
+    sf.write(encoded, data, sample_rate, format="FLAC", subtype=subtype)
+    write_bytes_atomic(path, encoded.getvalue())
 
 
 def render_chorale_stems(
@@ -1562,10 +1553,7 @@ def render_chorale_stems(
             inst = INSTRUMENTS[c]
             audio, loud = normalise_loudness(audio, sample_rate, STEMS_TARGET_DB)
             rel = f"{track_id}/{c}.{fmt}"
-            try:
-                _write_stem(out / rel, audio, sample_rate, fmt, subtype)
-            except OSError as exc:
-                raise OutputError(f"Cannot write {out / rel}: {exc.strerror or exc}.") from exc
+            _write_stem(out / rel, audio, sample_rate, fmt, subtype)
             audio_seconds += len(audio) / sample_rate
             pitches = [n.pitch for n in notes]
             stem_records[c] = {
@@ -1631,7 +1619,7 @@ def render_chorale_stems(
         },
         "tracks": records,
     }
-    _write_text_atomic(out / "metadata.json", json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    write_text_atomic(out / "metadata.json", json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
     wall = time.perf_counter() - t0
     manifest["timing"] = {
         "wall_seconds": round(wall, 3),

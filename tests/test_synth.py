@@ -530,3 +530,27 @@ def test_cli_data_chorales_renders_training_stems_that_train_coherently(timgm, t
     assert again.returncode == 4 and "not an empty directory" in again.stderr and "Traceback" not in again.stderr
     bad = cli("--out", tmp_path / "x", "--voices", "5", "--soundfonts", timgm)
     assert bad.returncode == 2 and "--voices" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("render", ["clips", "flac-stems", "wav-stems"])
+def test_an_interrupt_leaves_no_temporary_file(timgm, tmp_path, monkeypatch, render):
+    """Ctrl-C just before the second file is renamed into place: the first (a chorale cache or an audio file)
+    stays, complete (a rerun with overwrite redoes the corpus), but no temporary file may be left behind."""
+    real_replace = os.replace
+    seen = {"n": 0}
+
+    def replacing(src, dst, *args, **kwargs):
+        seen["n"] += 1
+        if seen["n"] == 2:
+            raise KeyboardInterrupt
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replacing)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        if render == "clips":
+            _make(out, timgm, clips_per_class=1)
+        else:
+            _stems(out, timgm, tracks=1, fmt=render.split("-")[0])
+    left = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert len(left) == 1 and ".part" not in left[0], left
