@@ -71,6 +71,51 @@ class PartialFile:
         self.path.unlink(missing_ok=True)
 
 
+class NewOutputs:
+    """The files and folders one run adds, taken away again if the run does not finish.
+
+    Used as ``with NewOutputs() as outputs:``; call :meth:`add` for each path *before* creating it. Only
+    paths that do not exist yet are remembered, so what the user had is never removed; and since nothing is
+    created before it is remembered, an interrupt (Ctrl-C, SIGTERM) at any point leaves nothing unaccounted
+    for. Leaving the block on an exception removes the remembered files, then the remembered folders that
+    are empty, newest first.
+    """
+
+    def __init__(self):
+        self._paths: list[Path] = []
+
+    def add(self, path: Path) -> Path:
+        path = Path(path)
+        if not path.exists():
+            self._paths.append(path)
+        return path
+
+    def folder(self, path: Path) -> Path:
+        """Create ``path`` and its missing parents, remembering those it creates."""
+        path = Path(path)
+        for missing in reversed([d for d in (path, *path.parents) if not d.exists()]):
+            self.add(missing)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def remove(self) -> None:
+        for path in reversed(self._paths):
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # only if empty: a folder the user filled meanwhile stays
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "NewOutputs":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.remove()
+
+
 def refuse_existing(paths: Iterable[Path | None], overwrite: bool, option_hint: str = "--overwrite") -> None:
     """Raise before any work is done if an output exists and ``overwrite`` is off."""
     if overwrite:

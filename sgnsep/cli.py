@@ -851,6 +851,8 @@ def data_synth(
         _fail(e)
     except ImportError as exc:
         _fail(_synth_extra_missing("synth", exc))
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, out_dir)
     n = len(manifest.get("clips", []))
     err.print(f"[green]wrote[/] {n} clips to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
 
@@ -889,6 +891,8 @@ def data_chorales(
         _fail(e)
     except ImportError as exc:
         _fail(_synth_extra_missing("chorales", exc))
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, out_dir)
     n = len(manifest.get("tracks", []))
     err.print(f"[green]wrote[/] {n} tracks to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
 

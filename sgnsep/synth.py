@@ -110,7 +110,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sgnsep.atomic_write import write_bytes_atomic, write_text_atomic
+from sgnsep.atomic_write import NewOutputs, write_bytes_atomic, write_text_atomic
 from sgnsep.errors import OutputError, UsageError
 
 __all__ = [
@@ -1104,165 +1104,173 @@ def synthesize_corpus(
     meta_path = out / "metadata.json"
     if meta_path.exists() and not overwrite:
         raise OutputError(f"{meta_path} already exists.", hint="Choose another directory or pass overwrite=True.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        if meta_path.exists():  # overwrite: remove the clips of the previous corpus
-            try:
-                old = json.loads(meta_path.read_text())
-                for clip in old.get("clips", []):
-                    (out / clip["path"]).unlink(missing_ok=True)
-            except (ValueError, KeyError, TypeError):
-                pass
+    with NewOutputs() as outputs:  # a stopped run takes away what it wrote: rerun it into the same folder
+        try:
+            outputs.folder(out)
+            if meta_path.exists():
+                # overwrite: the old manifest goes first, so that a stopped run can never leave it describing
+                # new clips under the old names; then the clips of the previous corpus
+                old_text = meta_path.read_text()
+                meta_path.unlink()
+                try:
+                    inside = out.resolve()
+                    for clip in json.loads(old_text).get("clips", []):
+                        old = (out / clip["path"]).resolve()
+                        if old.parent.parent == inside and old.suffix == ".wav":  # <class>/<clip>.wav, nothing else
+                            old.unlink(missing_ok=True)
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    pass
+            for c in class_names:
+                outputs.folder(out / c)
+        except OSError as exc:
+            raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
+        cache_path = outputs.add(out / "chorale_notes.json") if chorale_cache is True else (chorale_cache or None)
+
+        t0 = time.perf_counter()
+        # Which (class, soundfont) pairs render at all.
+        usable: dict[str, list[str]] = {}
+        skipped_presets = []
         for c in class_names:
-            (out / c).mkdir(exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
-    cache_path = out / "chorale_notes.json" if chorale_cache is True else (chorale_cache or None)
+            usable[c] = []
+            for key, path in fonts.items():
+                why = probe_preset(path, INSTRUMENTS[c], sample_rate)
+                if why is None:
+                    usable[c].append(key)
+                else:
+                    skipped_presets.append({"class": c, "soundfont": key, "reason": why})
 
-    t0 = time.perf_counter()
-    # Which (class, soundfont) pairs render at all.
-    usable: dict[str, list[str]] = {}
-    skipped_presets = []
-    for c in class_names:
-        usable[c] = []
-        for key, path in fonts.items():
-            why = probe_preset(path, INSTRUMENTS[c], sample_rate)
-            if why is None:
-                usable[c].append(key)
+        # Plan every clip first (cheap), so the chorales needed can be parsed in one go.
+        plans = []
+        for c in class_names:
+            counts = _split_counts(clips_per_class, fractions)
+            order = [s for s in SPLITS for _ in range(counts[s])]
+            for i, split in enumerate(order):
+                rng = np.random.default_rng([int(seed), zlib.crc32(c.encode()), i])
+                if score_source == "mixed":
+                    source = "chorale" if i % 2 == 0 else "random"
+                else:
+                    source = "chorale" if score_source == "chorales" else "random"
+                plans.append({"class": c, "index": i, "split": split, "source": source, "rng": rng})
+
+        pools: dict[str, list[str]] = {s: [] for s in SPLITS}
+        if any(p["source"] == "chorale" for p in plans):
+            for cid in chorale_ids():
+                pools[_chorale_split(cid, fractions)].append(cid)
+        for p in plans:
+            if p["source"] == "chorale" and not pools[p["split"]]:
+                p["source"] = "random"  # documented fallback: no chorale falls in a tiny split
+            if p["source"] == "chorale":
+                pool = pools[p["split"]]
+                p["chorale_candidates"] = [pool[int(j)] for j in p["rng"].permutation(len(pool))[:8]]
             else:
-                skipped_presets.append({"class": c, "soundfont": key, "reason": why})
+                p["melody_seed"] = int(p["rng"].integers(0, 2**63 - 1))
+        needed = [p["chorale_candidates"][0] for p in plans if p["source"] == "chorale"]
+        chorales = load_chorales(needed, cache_path) if needed else {}
 
-    # Plan every clip first (cheap), so the chorales needed can be parsed in one go.
-    plans = []
-    for c in class_names:
-        counts = _split_counts(clips_per_class, fractions)
-        order = [s for s in SPLITS for _ in range(counts[s])]
-        for i, split in enumerate(order):
-            rng = np.random.default_rng([int(seed), zlib.crc32(c.encode()), i])
-            if score_source == "mixed":
-                source = "chorale" if i % 2 == 0 else "random"
+        records = []
+        skipped_clips = []
+        audio_seconds = 0.0
+        for done, p in enumerate(plans, start=1):
+            c, i, rng = p["class"], p["index"], p["rng"]
+            inst = INSTRUMENTS[c]
+            clip_id = f"{c}_{i:05d}"
+            fonts_ok = usable[c]
+            if not fonts_ok:
+                skipped_clips.append({"clip_id": clip_id, "reason": "no soundfont renders this class"})
+                if progress:
+                    progress(done, len(plans))
+                continue
+            # A family first, then one of its soundfonts, so that the three FluidR3-derived soundfonts do not
+            # outweigh TimGM6mb.
+            families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
+            family = families[int(rng.integers(len(families)))]
+            in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
+            font_key = in_family[int(rng.integers(len(in_family)))]
+            if p["source"] == "chorale":
+                voices = None
+                for cid in p["chorale_candidates"]:
+                    voices = chorales.get(cid) if cid in chorales else load_chorales([cid], cache_path)[cid]
+                    if voices:
+                        break
+                if not voices:  # (never seen) none of 8 chorales usable: a random melody instead
+                    p["source"], p["melody_seed"] = "random", int(rng.integers(0, 2**63 - 1))
+            if p["source"] == "chorale":
+                notes, info = chorale_clip(voices, inst, rng, clip_seconds)
+                score = {"source": "chorale", "id": f"chorale:{cid}", "chorale": cid, **info}
             else:
-                source = "chorale" if score_source == "chorales" else "random"
-            plans.append({"class": c, "index": i, "split": split, "source": source, "rng": rng})
-
-    pools: dict[str, list[str]] = {s: [] for s in SPLITS}
-    if any(p["source"] == "chorale" for p in plans):
-        for cid in chorale_ids():
-            pools[_chorale_split(cid, fractions)].append(cid)
-    for p in plans:
-        if p["source"] == "chorale" and not pools[p["split"]]:
-            p["source"] = "random"  # documented fallback: no chorale falls in a tiny split
-        if p["source"] == "chorale":
-            pool = pools[p["split"]]
-            p["chorale_candidates"] = [pool[int(j)] for j in p["rng"].permutation(len(pool))[:8]]
-        else:
-            p["melody_seed"] = int(p["rng"].integers(0, 2**63 - 1))
-    needed = [p["chorale_candidates"][0] for p in plans if p["source"] == "chorale"]
-    chorales = load_chorales(needed, cache_path) if needed else {}
-
-    records = []
-    skipped_clips = []
-    audio_seconds = 0.0
-    for done, p in enumerate(plans, start=1):
-        c, i, rng = p["class"], p["index"], p["rng"]
-        inst = INSTRUMENTS[c]
-        clip_id = f"{c}_{i:05d}"
-        fonts_ok = usable[c]
-        if not fonts_ok:
-            skipped_clips.append({"clip_id": clip_id, "reason": "no soundfont renders this class"})
+                notes, info = random_melody(inst, p["melody_seed"], clip_seconds)
+                score = {"source": "random", "id": f"random:{p['melody_seed']}", **info}
+            audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=clip_seconds)
+            if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+                skipped_clips.append({"clip_id": clip_id, "soundfont": font_key, "reason": "silent render"})
+                if progress:
+                    progress(done, len(plans))
+                continue
+            audio, loud = normalise_loudness(audio, sample_rate, target_db)
+            rel = f"{c}/{clip_id}.wav"
+            _write_wav(outputs.add(out / rel), audio, sample_rate, subtype)
+            audio_seconds += len(audio) / sample_rate
+            pitches = [n.pitch for n in notes]
+            rec = {
+                "clip_id": clip_id,
+                "path": rel,
+                "class": c,
+                "split": p["split"],
+                "soundfont": font_key,
+                "soundfont_file": fonts[font_key].name,
+                "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
+                "program": inst.program,
+                "gm_name": inst.gm_name,
+                "score": score,
+                "tempo_bpm": score["tempo_bpm"],
+                "transposition": score["transposition"],
+                "pitch_range": [min(pitches), max(pitches)],
+                "n_notes": len(notes),
+                "seconds": round(len(audio) / sample_rate, 6),
+                **loud,
+            }
+            if store_notes:
+                rec["notes"] = [[n.pitch, n.start, n.duration, n.velocity] for n in notes]
+            records.append(rec)
             if progress:
                 progress(done, len(plans))
-            continue
-        # A family first, then one of its soundfonts, so that the three FluidR3-derived soundfonts do not
-        # outweigh TimGM6mb.
-        families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
-        family = families[int(rng.integers(len(families)))]
-        in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
-        font_key = in_family[int(rng.integers(len(in_family)))]
-        if p["source"] == "chorale":
-            voices = None
-            for cid in p["chorale_candidates"]:
-                voices = chorales.get(cid) if cid in chorales else load_chorales([cid], cache_path)[cid]
-                if voices:
-                    break
-            if not voices:  # (never seen) none of 8 chorales usable: a random melody instead
-                p["source"], p["melody_seed"] = "random", int(rng.integers(0, 2**63 - 1))
-        if p["source"] == "chorale":
-            notes, info = chorale_clip(voices, inst, rng, clip_seconds)
-            score = {"source": "chorale", "id": f"chorale:{cid}", "chorale": cid, **info}
-        else:
-            notes, info = random_melody(inst, p["melody_seed"], clip_seconds)
-            score = {"source": "random", "id": f"random:{p['melody_seed']}", **info}
-        audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=clip_seconds)
-        if float(np.max(np.abs(audio))) < SILENCE_PEAK:
-            skipped_clips.append({"clip_id": clip_id, "soundfont": font_key, "reason": "silent render"})
-            if progress:
-                progress(done, len(plans))
-            continue
-        audio, loud = normalise_loudness(audio, sample_rate, target_db)
-        rel = f"{c}/{clip_id}.wav"
-        _write_wav(out / rel, audio, sample_rate, subtype)
-        audio_seconds += len(audio) / sample_rate
-        pitches = [n.pitch for n in notes]
-        rec = {
-            "clip_id": clip_id,
-            "path": rel,
-            "class": c,
-            "split": p["split"],
-            "soundfont": font_key,
-            "soundfont_file": fonts[font_key].name,
-            "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
-            "program": inst.program,
-            "gm_name": inst.gm_name,
-            "score": score,
-            "tempo_bpm": score["tempo_bpm"],
-            "transposition": score["transposition"],
-            "pitch_range": [min(pitches), max(pitches)],
-            "n_notes": len(notes),
-            "seconds": round(len(audio) / sample_rate, 6),
-            **loud,
+
+        split_ids = {s: [r["clip_id"] for r in records if r["split"] == s] for s in SPLITS}
+        split_scores = {s: sorted({r["score"]["id"] for r in records if r["split"] == s}) for s in SPLITS}
+        manifest = {
+            "format": METADATA_FORMAT,
+            "version": METADATA_VERSION,
+            "layout": "solos: <class>/<clip_id>.wav",
+            "sample_rate": sample_rate,
+            "subtype": subtype,
+            "clip_seconds": clip_seconds,
+            "seed": int(seed),
+            "score_source": score_source,
+            "classes": class_names,
+            **_provenance(class_names, fonts, float(target_db)),
+            "split_fractions": fractions,
+            "split_rule": (
+                "disjoint by score: a chorale's split is fixed by sha256('chorale:' + id) against the fractions; "
+                "each random melody has its own seed and one clip; per class round(n * fraction) clips per split"
+            ),
+            "splits": split_ids,
+            "split_scores": split_scores,
+            "skipped": {
+                "presets": skipped_presets,
+                "clips": skipped_clips,
+                "n_clips": len(skipped_clips),
+            },
+            "clips": records,
         }
-        if store_notes:
-            rec["notes"] = [[n.pitch, n.start, n.duration, n.velocity] for n in notes]
-        records.append(rec)
-        if progress:
-            progress(done, len(plans))
-
-    split_ids = {s: [r["clip_id"] for r in records if r["split"] == s] for s in SPLITS}
-    split_scores = {s: sorted({r["score"]["id"] for r in records if r["split"] == s}) for s in SPLITS}
-    manifest = {
-        "format": METADATA_FORMAT,
-        "version": METADATA_VERSION,
-        "layout": "solos: <class>/<clip_id>.wav",
-        "sample_rate": sample_rate,
-        "subtype": subtype,
-        "clip_seconds": clip_seconds,
-        "seed": int(seed),
-        "score_source": score_source,
-        "classes": class_names,
-        **_provenance(class_names, fonts, float(target_db)),
-        "split_fractions": fractions,
-        "split_rule": (
-            "disjoint by score: a chorale's split is fixed by sha256('chorale:' + id) against the fractions; "
-            "each random melody has its own seed and one clip; per class round(n * fraction) clips per split"
-        ),
-        "splits": split_ids,
-        "split_scores": split_scores,
-        "skipped": {
-            "presets": skipped_presets,
-            "clips": skipped_clips,
-            "n_clips": len(skipped_clips),
-        },
-        "clips": records,
-    }
-    write_text_atomic(meta_path, json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    wall = time.perf_counter() - t0
-    manifest["timing"] = {
-        "wall_seconds": round(wall, 3),
-        "audio_seconds": round(audio_seconds, 3),
-        "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
-    }
-    return manifest
+        text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n"
+        write_text_atomic(outputs.add(meta_path), text)
+        wall = time.perf_counter() - t0
+        manifest["timing"] = {
+            "wall_seconds": round(wall, 3),
+            "audio_seconds": round(audio_seconds, 3),
+            "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
+        }
+        return manifest
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1447,183 +1455,188 @@ def render_chorale_stems(
             f"{out} is not an empty directory.",
             hint="The evaluator reads every folder in it as a track: render into a new or empty directory.",
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
-
-    t0 = time.perf_counter()
-    usable: dict[str, list[str]] = {}  # soundfont -> classes it renders
-    skipped_presets = []
-    for key, path in fonts.items():
-        usable[key] = []
-        for c in class_names:
-            why = probe_preset(path, INSTRUMENTS[c], sample_rate)
-            if why is None:
-                usable[key].append(c)
-            else:
-                skipped_presets.append({"class": c, "soundfont": key, "reason": why})
-    fonts_ok = [k for k in fonts if len(usable[k]) >= num_sources]
-    if not fonts_ok:
-        raise UsageError(f"No soundfont renders {num_sources} of the classes {', '.join(class_names)}.")
-
-    pool = [cid for cid in dict.fromkeys(chorale_ids()) if _chorale_split(cid, fractions) == split]
-    if not pool:
-        raise UsageError(f"No chorale falls in the '{split}' split.")
-    base = [int(seed), zlib.crc32(b"chorale-stems"), zlib.crc32(split.encode()), num_sources]
-    order = [pool[int(j)] for j in np.random.default_rng(base).permutation(len(pool))]
-    max_attempts = max(tracks, len(pool)) * 3
-
-    uses: dict[str, int] = {c: 0 for c in class_names}
-    records, skipped_tracks = [], []
-    audio_seconds = 0.0
-    attempt = 0
-    while len(records) < tracks and attempt < max_attempts:
-        cid = order[attempt % len(order)]
-        rng = np.random.default_rng([*base, attempt])
-        attempt += 1
-        voices = load_chorales([cid])[cid]
-        if not voices:
-            skipped_tracks.append({"chorale": cid, "reason": "chorale cannot be parsed"})
-            continue
-        families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
-        family = families[int(rng.integers(len(families)))]
-        in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
-        font_key = in_family[int(rng.integers(len(in_family)))]
-        chosen = [VOICES[int(i)] for i in sorted(rng.choice(len(VOICES), num_sources, replace=False))]
-        bpm = float(rng.uniform(*CHORALE_TEMPO_BPM))
-        fermata_factor = float(rng.uniform(*FERMATA_FACTOR))
-        to_seconds = _chorale_time_map(voices, 60.0 / bpm, fermata_factor)
-        total = to_seconds(max(on + dur for events in voices.values() for _, on, dur, _ in events))
-        common = sorted(set.intersection(*({e[1] for e in voices[v]} for v in chosen)))
-        starts = [q for q in common if total - to_seconds(q) >= seconds] or common[:1] or [0.0]
-        start_q = float(starts[int(rng.integers(len(starts)))])
-        lead_in = float(rng.uniform(0.0, 0.25))
-        offset = to_seconds(start_q) - lead_in
-        lines: dict[str, list[tuple[int, float, float]]] = {}
-        for v in chosen:
-            lines[v] = []
-            for pitch, on, dur, _ in voices[v]:
-                t = to_seconds(on) - offset
-                if on < start_q - 1e-9:
-                    continue
-                if t >= seconds:
-                    break
-                lines[v].append((int(pitch), t, to_seconds(on + dur) - to_seconds(on)))
-        if any(len(lines[v]) < 2 for v in chosen):
-            skipped_tracks.append({"chorale": cid, "reason": "a voice has fewer than two notes in the window"})
-            continue
-        assignment = _assign_instruments({v: [p for p, _, _ in lines[v]] for v in chosen}, usable[font_key], uses, rng)
-        if assignment is None:
-            skipped_tracks.append(
-                {"chorale": cid, "soundfont": font_key, "reason": "no distinct classes fit the voices' ranges"}
-            )
-            continue
-        stems = {}
-        silent = None
-        for v in chosen:
-            c, shift = assignment[v]
-            inst = INSTRUMENTS[c]
-            base_velocity = int(rng.integers(60, 101))
-            articulation = 0.94 if inst.sustained else 1.0
-            notes = [
-                Note(
-                    p + shift,
-                    round(t, 6),
-                    round(max(length * articulation, 0.03), 6),
-                    int(np.clip(round(base_velocity + rng.normal(0.0, 5.0)), 20, 127)),
-                )
-                for p, t, length in lines[v]
-            ]
-            audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=seconds)
-            if float(np.max(np.abs(audio))) < SILENCE_PEAK:
-                silent = c
-            stems[v] = (c, shift, notes, audio)
-        if silent is not None:
-            skipped_tracks.append({"chorale": cid, "soundfont": font_key, "class": silent, "reason": "silent render"})
-            continue
-        track_id = f"{len(records):03d}_{cid.rsplit('/', 1)[-1]}"
+    with NewOutputs() as outputs:  # a stopped run takes away what it wrote: rerun it into the same folder
         try:
-            (out / track_id).mkdir()
+            outputs.folder(out)
         except OSError as exc:
-            raise OutputError(f"Cannot write to {out / track_id}: {exc.strerror or exc}.") from exc
-        stem_records = {}
-        for v in chosen:
-            c, shift, notes, audio = stems[v]
-            inst = INSTRUMENTS[c]
-            audio, loud = normalise_loudness(audio, sample_rate, STEMS_TARGET_DB)
-            rel = f"{track_id}/{c}.{fmt}"
-            _write_stem(out / rel, audio, sample_rate, fmt, subtype)
-            audio_seconds += len(audio) / sample_rate
-            pitches = [n.pitch for n in notes]
-            stem_records[c] = {
-                "path": rel,
-                "voice": v,
-                "program": inst.program,
-                "gm_name": inst.gm_name,
-                "transposition": int(shift),
-                "pitch_range": [min(pitches), max(pitches)],
-                "n_notes": len(notes),
-                **loud,
-                "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in notes],
-            }
-            uses[c] += 1
-        records.append(
-            {
-                "track_id": track_id,
-                "chorale": cid,
-                "score_id": "chorale:" + cid,
-                "split": _chorale_split(cid, fractions),
-                "voices": {v: assignment[v][0] for v in chosen},
-                "transpositions": {v: int(assignment[v][1]) for v in chosen},
-                "tempo_bpm": round(bpm, 3),
-                "fermata_factor": round(fermata_factor, 3),
-                "window_start_quarters": start_q,
-                "window_start_seconds": round(to_seconds(start_q), 6),
-                "lead_in_seconds": round(lead_in, 6),
-                "seconds": round(seconds, 6),
-                "soundfont": font_key,
-                "soundfont_file": fonts[font_key].name,
-                "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
-                "stems": stem_records,
-            }
-        )
+            raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
 
-    manifest = {
-        "format": STEMS_FORMAT,
-        "version": STEMS_VERSION,
-        "layout": f"stems: <track_id>/<class>.{fmt} (the mixture is their sum)",
-        "sample_rate": sample_rate,
-        "format_audio": fmt,
-        "subtype": subtype,
-        "seconds": seconds,
-        "seed": int(seed),
-        "split": split,
-        "num_sources": num_sources,
-        "tracks_requested": tracks,
-        "n_tracks": len(records),
-        "classes": class_names,
-        **_provenance(class_names, fonts, STEMS_TARGET_DB),
-        "split_fractions": fractions,
-        "split_rule": (
-            "a chorale's split is fixed by sha256('chorale:' + id) against the fractions (as in the solo corpus); "
-            "every track is one chorale of the requested split"
-        ),
-        "chorales": sorted({r["chorale"] for r in records}),
-        "class_counts": {c: n for c, n in uses.items()},
-        "skipped": {
-            "presets": skipped_presets,
-            "tracks": skipped_tracks,
-            "n_tracks": len(skipped_tracks),
-            "n_silent": sum(1 for s in skipped_tracks if s["reason"] == "silent render"),
-        },
-        "tracks": records,
-    }
-    write_text_atomic(out / "metadata.json", json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    wall = time.perf_counter() - t0
-    manifest["timing"] = {
-        "wall_seconds": round(wall, 3),
-        "audio_seconds": round(audio_seconds, 3),
-        "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
-    }
-    return manifest
+        t0 = time.perf_counter()
+        usable: dict[str, list[str]] = {}  # soundfont -> classes it renders
+        skipped_presets = []
+        for key, path in fonts.items():
+            usable[key] = []
+            for c in class_names:
+                why = probe_preset(path, INSTRUMENTS[c], sample_rate)
+                if why is None:
+                    usable[key].append(c)
+                else:
+                    skipped_presets.append({"class": c, "soundfont": key, "reason": why})
+        fonts_ok = [k for k in fonts if len(usable[k]) >= num_sources]
+        if not fonts_ok:
+            raise UsageError(f"No soundfont renders {num_sources} of the classes {', '.join(class_names)}.")
+
+        pool = [cid for cid in dict.fromkeys(chorale_ids()) if _chorale_split(cid, fractions) == split]
+        if not pool:
+            raise UsageError(f"No chorale falls in the '{split}' split.")
+        base = [int(seed), zlib.crc32(b"chorale-stems"), zlib.crc32(split.encode()), num_sources]
+        order = [pool[int(j)] for j in np.random.default_rng(base).permutation(len(pool))]
+        max_attempts = max(tracks, len(pool)) * 3
+
+        uses: dict[str, int] = {c: 0 for c in class_names}
+        records, skipped_tracks = [], []
+        audio_seconds = 0.0
+        attempt = 0
+        while len(records) < tracks and attempt < max_attempts:
+            cid = order[attempt % len(order)]
+            rng = np.random.default_rng([*base, attempt])
+            attempt += 1
+            voices = load_chorales([cid])[cid]
+            if not voices:
+                skipped_tracks.append({"chorale": cid, "reason": "chorale cannot be parsed"})
+                continue
+            families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
+            family = families[int(rng.integers(len(families)))]
+            in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
+            font_key = in_family[int(rng.integers(len(in_family)))]
+            chosen = [VOICES[int(i)] for i in sorted(rng.choice(len(VOICES), num_sources, replace=False))]
+            bpm = float(rng.uniform(*CHORALE_TEMPO_BPM))
+            fermata_factor = float(rng.uniform(*FERMATA_FACTOR))
+            to_seconds = _chorale_time_map(voices, 60.0 / bpm, fermata_factor)
+            total = to_seconds(max(on + dur for events in voices.values() for _, on, dur, _ in events))
+            common = sorted(set.intersection(*({e[1] for e in voices[v]} for v in chosen)))
+            starts = [q for q in common if total - to_seconds(q) >= seconds] or common[:1] or [0.0]
+            start_q = float(starts[int(rng.integers(len(starts)))])
+            lead_in = float(rng.uniform(0.0, 0.25))
+            offset = to_seconds(start_q) - lead_in
+            lines: dict[str, list[tuple[int, float, float]]] = {}
+            for v in chosen:
+                lines[v] = []
+                for pitch, on, dur, _ in voices[v]:
+                    t = to_seconds(on) - offset
+                    if on < start_q - 1e-9:
+                        continue
+                    if t >= seconds:
+                        break
+                    lines[v].append((int(pitch), t, to_seconds(on + dur) - to_seconds(on)))
+            if any(len(lines[v]) < 2 for v in chosen):
+                skipped_tracks.append({"chorale": cid, "reason": "a voice has fewer than two notes in the window"})
+                continue
+            pitches_by_voice = {v: [p for p, _, _ in lines[v]] for v in chosen}
+            assignment = _assign_instruments(pitches_by_voice, usable[font_key], uses, rng)
+            if assignment is None:
+                skipped_tracks.append(
+                    {"chorale": cid, "soundfont": font_key, "reason": "no distinct classes fit the voices' ranges"}
+                )
+                continue
+            stems = {}
+            silent = None
+            for v in chosen:
+                c, shift = assignment[v]
+                inst = INSTRUMENTS[c]
+                base_velocity = int(rng.integers(60, 101))
+                articulation = 0.94 if inst.sustained else 1.0
+                notes = [
+                    Note(
+                        p + shift,
+                        round(t, 6),
+                        round(max(length * articulation, 0.03), 6),
+                        int(np.clip(round(base_velocity + rng.normal(0.0, 5.0)), 20, 127)),
+                    )
+                    for p, t, length in lines[v]
+                ]
+                audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=seconds)
+                if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+                    silent = c
+                stems[v] = (c, shift, notes, audio)
+            if silent is not None:
+                skipped_tracks.append(
+                    {"chorale": cid, "soundfont": font_key, "class": silent, "reason": "silent render"}
+                )
+                continue
+            track_id = f"{len(records):03d}_{cid.rsplit('/', 1)[-1]}"
+            try:
+                outputs.add(out / track_id).mkdir()
+            except OSError as exc:
+                raise OutputError(f"Cannot write to {out / track_id}: {exc.strerror or exc}.") from exc
+            stem_records = {}
+            for v in chosen:
+                c, shift, notes, audio = stems[v]
+                inst = INSTRUMENTS[c]
+                audio, loud = normalise_loudness(audio, sample_rate, STEMS_TARGET_DB)
+                rel = f"{track_id}/{c}.{fmt}"
+                _write_stem(outputs.add(out / rel), audio, sample_rate, fmt, subtype)
+                audio_seconds += len(audio) / sample_rate
+                pitches = [n.pitch for n in notes]
+                stem_records[c] = {
+                    "path": rel,
+                    "voice": v,
+                    "program": inst.program,
+                    "gm_name": inst.gm_name,
+                    "transposition": int(shift),
+                    "pitch_range": [min(pitches), max(pitches)],
+                    "n_notes": len(notes),
+                    **loud,
+                    "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in notes],
+                }
+                uses[c] += 1
+            records.append(
+                {
+                    "track_id": track_id,
+                    "chorale": cid,
+                    "score_id": "chorale:" + cid,
+                    "split": _chorale_split(cid, fractions),
+                    "voices": {v: assignment[v][0] for v in chosen},
+                    "transpositions": {v: int(assignment[v][1]) for v in chosen},
+                    "tempo_bpm": round(bpm, 3),
+                    "fermata_factor": round(fermata_factor, 3),
+                    "window_start_quarters": start_q,
+                    "window_start_seconds": round(to_seconds(start_q), 6),
+                    "lead_in_seconds": round(lead_in, 6),
+                    "seconds": round(seconds, 6),
+                    "soundfont": font_key,
+                    "soundfont_file": fonts[font_key].name,
+                    "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
+                    "stems": stem_records,
+                }
+            )
+
+        manifest = {
+            "format": STEMS_FORMAT,
+            "version": STEMS_VERSION,
+            "layout": f"stems: <track_id>/<class>.{fmt} (the mixture is their sum)",
+            "sample_rate": sample_rate,
+            "format_audio": fmt,
+            "subtype": subtype,
+            "seconds": seconds,
+            "seed": int(seed),
+            "split": split,
+            "num_sources": num_sources,
+            "tracks_requested": tracks,
+            "n_tracks": len(records),
+            "classes": class_names,
+            **_provenance(class_names, fonts, STEMS_TARGET_DB),
+            "split_fractions": fractions,
+            "split_rule": (
+                "a chorale's split is fixed by sha256('chorale:' + id) against the fractions (as in the solo corpus); "
+                "every track is one chorale of the requested split"
+            ),
+            "chorales": sorted({r["chorale"] for r in records}),
+            "class_counts": {c: n for c, n in uses.items()},
+            "skipped": {
+                "presets": skipped_presets,
+                "tracks": skipped_tracks,
+                "n_tracks": len(skipped_tracks),
+                "n_silent": sum(1 for s in skipped_tracks if s["reason"] == "silent render"),
+            },
+            "tracks": records,
+        }
+        text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n"
+        write_text_atomic(outputs.add(out / "metadata.json"), text)
+        wall = time.perf_counter() - t0
+        manifest["timing"] = {
+            "wall_seconds": round(wall, 3),
+            "audio_seconds": round(audio_seconds, 3),
+            "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
+        }
+        return manifest

@@ -532,25 +532,87 @@ def test_cli_data_chorales_renders_training_stems_that_train_coherently(timgm, t
     assert bad.returncode == 2 and "--voices" in bad.stderr and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("render", ["clips", "flac-stems", "wav-stems"])
-def test_an_interrupt_leaves_no_temporary_file(timgm, tmp_path, monkeypatch, render):
-    """Ctrl-C just before the second file is renamed into place: the first (a chorale cache or an audio file)
-    stays, complete (a rerun with overwrite redoes the corpus), but no temporary file may be left behind."""
+def _interrupt_before_the_nth_rename(monkeypatch, nth: int) -> None:
+    """Ctrl-C as the nth finished file is about to be renamed into place (the rename never happens)."""
     real_replace = os.replace
     seen = {"n": 0}
 
     def replacing(src, dst, *args, **kwargs):
         seen["n"] += 1
-        if seen["n"] == 2:
+        if seen["n"] == nth:
             raise KeyboardInterrupt
         return real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", replacing)
-    out = tmp_path / "out"
+
+
+@pytest.mark.parametrize("render", ["clips", "flac-stems", "wav-stems"])
+@pytest.mark.parametrize("folder", ["new", "existing"])
+def test_an_interrupted_render_leaves_the_folder_as_it_was(timgm, tmp_path, monkeypatch, render, folder):
+    """Stopped after some files were written: no temporary file, none of the new files, no new folder; what
+    the user had in an existing folder stays."""
+    out = tmp_path / "a" / "out"  # with a missing parent: both are taken away again
+    if folder == "existing":
+        out.mkdir(parents=True)
+        if render == "clips":  # solos may go into a folder with other files; stems need an empty one
+            (out / "notes.txt").write_text("mine")
+    before = sorted(tmp_path.rglob("*"))
+    _interrupt_before_the_nth_rename(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         if render == "clips":
-            _make(out, timgm, clips_per_class=1)
+            _make(out, timgm, clips_per_class=2)
         else:
-            _stems(out, timgm, tracks=1, fmt=render.split("-")[0])
-    left = sorted(p.name for p in out.rglob("*") if p.is_file())
-    assert len(left) == 1 and ".part" not in left[0], left
+            _stems(out, timgm, tracks=2, fmt=render.split("-")[0])
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_interrupted_overwrite_leaves_no_manifest_of_the_old_corpus(timgm, tmp_path, monkeypatch):
+    """overwrite replaces clips under the same names: the old metadata.json must not outlive the old clips."""
+    out = tmp_path / "c"
+    _make(out, timgm, clips_per_class=1)
+    _interrupt_before_the_nth_rename(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _make(out, timgm, clips_per_class=2, seed=8, overwrite=True)
+    assert not (out / "metadata.json").exists()
+    assert not list(out.rglob("*.wav")) and not list(out.rglob("*.partial"))
+
+
+def test_overwrite_removes_only_clips_inside_the_corpus(timgm, tmp_path):
+    """The old manifest's clip paths are data: one that points outside the corpus is not deleted."""
+    out = tmp_path / "c"
+    _make(out, timgm, clips_per_class=1)
+    victim = tmp_path / "victim.wav"
+    victim.write_bytes(b"keep me")
+    meta = json.loads((out / "metadata.json").read_text())
+    meta["clips"] += [{"path": "../victim.wav"}, {"path": str(victim)}, {"path": 3}]
+    (out / "metadata.json").write_text(json.dumps(meta))
+    _make(out, timgm, clips_per_class=1, overwrite=True)
+    assert victim.read_bytes() == b"keep me"
+    assert len(json.loads((out / "metadata.json").read_text())["clips"]) == 3
+
+
+def test_cli_data_synth_stopped_by_sigterm_exits_130_and_takes_its_files_away(timgm, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "corpus"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sgnsep", "data", "synth", "--out", str(out), "--classes", "flute,tuba",
+         "--soundfonts", str(timgm), "--clips-per-class", "3000", "--clip-seconds", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while p.poll() is None and time.monotonic() < deadline and not list(out.rglob("*.wav")):
+            time.sleep(0.02)
+        assert p.poll() is None, f"finished before it could be stopped: {p.communicate()[1]}"
+        p.send_signal(signal.SIGTERM)
+        _, stderr = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, stderr
+    assert f"terminated while processing {out}; its partial outputs were removed." in stderr.replace("\n", " ")
+    assert "Traceback" not in stderr and not out.exists()
