@@ -900,6 +900,19 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) ->
     write_bytes_atomic(path, b"RIFF" + struct.pack("<I", len(body)) + body)
 
 
+def _write_manifest(manifest: dict, path: Path, started: float, audio_seconds: float) -> dict:
+    """Write a corpus's metadata.json (last, so that it exists only for a complete corpus) and return the
+    manifest with the run's timing added (not written: the file stays byte-identical between runs)."""
+    write_text_atomic(path, json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    wall = time.perf_counter() - started
+    manifest["timing"] = {
+        "wall_seconds": round(wall, 3),
+        "audio_seconds": round(audio_seconds, 3),
+        "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
+    }
+    return manifest
+
+
 def read_metadata(out_dir: str | os.PathLike) -> dict:
     """The metadata.json of a corpus written by :func:`synthesize_corpus`."""
     path = Path(out_dir) / "metadata.json"
@@ -1262,15 +1275,7 @@ def synthesize_corpus(
             },
             "clips": records,
         }
-        text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n"
-        write_text_atomic(outputs.add(meta_path), text)
-        wall = time.perf_counter() - t0
-        manifest["timing"] = {
-            "wall_seconds": round(wall, 3),
-            "audio_seconds": round(audio_seconds, 3),
-            "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
-        }
-        return manifest
+        return _write_manifest(manifest, outputs.add(meta_path), t0, audio_seconds)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1631,12 +1636,4 @@ def render_chorale_stems(
             },
             "tracks": records,
         }
-        text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n"
-        write_text_atomic(outputs.add(out / "metadata.json"), text)
-        wall = time.perf_counter() - t0
-        manifest["timing"] = {
-            "wall_seconds": round(wall, 3),
-            "audio_seconds": round(audio_seconds, 3),
-            "realtime_factor": round(audio_seconds / wall, 1) if wall > 0 else None,
-        }
-        return manifest
+        return _write_manifest(manifest, outputs.add(out / "metadata.json"), t0, audio_seconds)
