@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from sgnsep import audio_io, chunking
+from sgnsep.atomic_write import NewOutputs
 from sgnsep.checkpoint import load_checkpoint
 from sgnsep.errors import DeviceError, InputAudioError, OutputError, UsageError
 from sgnsep.model import use_channels_last
@@ -352,19 +353,17 @@ class Separator:
                 f"{path}: {len(existing)} output(s) already exist, e.g. {existing[0]}.",
                 hint="Pass --overwrite to replace them, or choose another --out.",
             )
-        created: list[Path] = []  # folders made for this file, removed again if it fails
+        created = NewOutputs()  # folders made for this file, removed again (if left empty) when it fails
         writers: dict[str, audio_io.AtomicAudioWriter] = {}
         try:
             for target in targets.values():
-                missing = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
                 try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    created.folder(target.parent)
                 except OSError as exc:
                     raise OutputError(
                         f"Cannot create the output folder {target.parent} ({exc.strerror}).",
                         hint="Choose another folder with --out.",
                     ) from None
-                created.extend(missing)
             for name, target in targets.items():
                 # registered before its temporary file exists, so the cleanup below always knows of that file
                 writers[name] = audio_io.AtomicAudioWriter(target, info.sample_rate, info.channels, fmt, subtype)
@@ -386,11 +385,7 @@ class Separator:
                     writer.path.unlink(missing_ok=True)
                 else:
                     writer.abort()
-            for folder in sorted(created, key=lambda d: len(d.parts), reverse=True):  # only if left empty
-                try:
-                    folder.rmdir()
-                except OSError:
-                    pass
+            created.remove()
             raise
         return FileResult(
             input=str(path),
