@@ -42,12 +42,41 @@ VARIANTS = {
     "sgn-no-tokens": ["architecture=sgn", "model.class_tokens=false"],  # Table III, "w/o SCT"
     "sgn-no-grouping": ["architecture=sgn", "model.grouping=false"],  # Table III, "w/o CAG"
 }
+# SGN as the paper writes it and as sgnsep trained it before the training fixes: every setting of
+# sgnsep.config.LEGACY_SGN_SETTINGS, and no warm-up.
+PAPER_SGN = ["architecture=sgn", "warmup_steps=0", "model.mask_head_scale=none", "model.mask_bias=shared",
+             "model.aux_loss_reduction=sum", "model.class_token_loss_on=encoder_output", "model.presence_gradient=full",
+             "model.class_token_init_std=0.02", "model.patch_input_norm=none"]
+# The training fixes one at a time, each on top of the scaled mask head (weights.md, "How SGN is trained").
+FIX_VARIANTS = {
+    "sgn-paper": PAPER_SGN,
+    "fix-scale": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d"],
+    "fix-cosine": PAPER_SGN + ["model.mask_head_scale=cosine"],
+    "fix-scale+bias": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "model.mask_bias=per_class"],
+    "fix-scale+aux-mean": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "model.aux_loss_reduction=mean"],
+    "fix-scale+token-loss": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "model.class_token_loss_on=tokens"],
+    "fix-scale+init": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "model.class_token_init_std=0.5",
+                                   "model.patch_input_norm=batchnorm"],
+    "fix-scale+warmup": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "warmup_steps=50"],
+    "fix-scale+presence-stop": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "model.presence_gradient=head_only"],
+}
+MAIN_VARIANTS = list(VARIANTS)  # what a comparison runs unless --variants says otherwise
+VARIANTS.update(FIX_VARIANTS)
 DESCRIPTIONS = {
-    "sgn": "SGN (class tokens + category-aware grouping)",
+    "sgn": "SGN (class tokens + category-aware grouping), with the default training settings",
     "cunet": "Conditioned U-Net (FiLM on the encoder from the class label)",
     "unet": "U-Net alone, one mask head per class (Sound of Pixels w/o vision)",
     "sgn-no-tokens": "SGN without source class tokens",
     "sgn-no-grouping": "SGN without category-aware grouping",
+    "sgn-paper": "SGN trained as the paper writes it (no training fixes)",
+    "fix-scale": "sgn-paper with the mask head's inner product divided by sqrt(D)",
+    "fix-cosine": "sgn-paper with a cosine mask head (normalised g, learned temperature)",
+    "fix-scale+bias": "fix-scale with one mask bias per class",
+    "fix-scale+aux-mean": "fix-scale with the class-token and presence losses averaged over classes",
+    "fix-scale+token-loss": "fix-scale with the class-token constraint on the raw tokens",
+    "fix-scale+init": "fix-scale with batch-normalised patch input and tokens initialised at std 0.5",
+    "fix-scale+warmup": "fix-scale with 50 warm-up steps",
+    "fix-scale+presence-stop": "fix-scale with the presence loss stopped at g",
 }
 
 
@@ -199,7 +228,8 @@ def main() -> None:
                          "unchanged) and compare those checkpoints; rerun without it to continue the runs.")
     ap.add_argument("--batch-size", type=int, help="Batch size (default: the config's).")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="Extra training override for every variant.")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"Comma-separated subset of {', '.join(VARIANTS)}.")
+    ap.add_argument("--variants", default=",".join(MAIN_VARIANTS),
+                    help=f"Comma-separated variants (default: {', '.join(MAIN_VARIANTS)}); all: {', '.join(VARIANTS)}.")
     ap.add_argument("--sets", default=",".join(SETS), help=f"Comma-separated test sets among {', '.join(SETS)}.")
     ap.add_argument("--checkpoints", type=Path, metavar="DIR",
                     help="Folder of already-trained variants (DIR/<variant>/config.json + model.safetensors): those "

@@ -18,7 +18,7 @@ import torch
 
 from sgnsep import __version__
 from sgnsep.atomic_write import write_bytes_atomic
-from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict, to_dict
+from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict, saved_sgn_config, to_dict
 from sgnsep.errors import ModelError
 
 CONFIG_NAME = "config.json"
@@ -72,7 +72,7 @@ class CheckpointMeta:
             raise ModelError(f"{where}: \"classes\" must be a non-empty list of class names.")
         if len(set(classes)) != len(classes):
             raise ModelError(f"{where}: \"classes\" contains duplicates.")
-        model = dataclass_from_dict(SGNConfig, data.get("model", {}), where=f"{where} \"model\"")
+        model = saved_sgn_config(data.get("model", {}), where=f"{where} \"model\"")
         if model.num_classes != len(classes):
             raise ModelError(
                 f"{where}: model.num_classes is {model.num_classes} but {len(classes)} class names are listed."

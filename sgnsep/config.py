@@ -68,6 +68,32 @@ class SGNConfig:
     weighted_mask_loss: bool = True
     class_token_loss_weight: float = 1.0  # eq. 7 CE(h_i, e_i)
     presence_loss_weight: float = 1.0  # eq. 7 BCE(y_i, p_i)
+    # --- How SGN trains (open in the paper; see weights.md, "How SGN is trained"). Each setting keeps the
+    # paper-literal value selectable; a checkpoint saved before a setting existed loads with the value in
+    # LEGACY_SGN_SETTINGS, which is what it was trained with.
+    # Reconstruction head, eq. 10: "none" computes <g_i, U> + b as written; "inv_sqrt_d" divides the inner
+    # product by sqrt(D) as attention does, so that the logits start at the U-Net baseline's scale (|g_i| is
+    # about sqrt(D) at init, which makes the literal logits several times larger and the first Adam steps
+    # overshoot); "cosine" uses g_i / |g_i| times a learned temperature (initialised to 1).
+    mask_head_scale: str = "inv_sqrt_d"
+    # "shared": one bias b for every class (eq. 10's "+ b"); "per_class": one b_i per class.
+    mask_bias: str = "per_class"
+    # "sum": eq. 7 sums the class-token CE and the presence BCE over the C classes, so with many classes
+    # they outweigh the reconstruction loss (a mean over bins); "mean": both are averaged over the classes.
+    aux_loss_reduction: str = "mean"
+    # Where eq. 7's class-token constraint e_i = softmax(FC(c_i)) is applied: "tokens", the learnable tokens
+    # c_i themselves, as the paper writes it; "encoder_output", the tokens after the transformer.
+    class_token_loss_on: str = "tokens"
+    # "full": the presence BCE trains the whole encoder through g_i; "head_only": its gradient stops at g_i
+    # (the presence head learns to read g_i, but does not shape it).
+    presence_gradient: str = "full"
+    # Std of the class tokens' initial values. ViT's 0.02 makes every token nearly the same vector, so the
+    # grouping's query/key get no gradient at first (its softmax over classes is flat); 0.5 is the per-dim
+    # scale of the batch-normalised patch features at init.
+    class_token_init_std: float = 0.5
+    # Normalisation of the log magnitude before the patch embedding: "none", or "batchnorm" (one learned
+    # BatchNorm over the input channel, like the U-Net's first layer).
+    patch_input_norm: str = "batchnorm"
     mask_threshold: float = 0.5  # ground truth m_i = w_i > 0.5 w_mix (section III-C)
     # The label-conditioned baseline, architecture "cunet" (sgnsep/baselines.py; the other architectures
     # ignore these). Conditioned U-Net paper (Slizovskaia, Haro & Gomez), section 3.2.1 and Table III.
@@ -104,10 +130,46 @@ class SGNConfig:
             problems.append("cunet_film_type must be 'complex' or 'simple'")
         if self.cunet_condition not in ("target", "present"):
             problems.append("cunet_condition must be 'target' or 'present'")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
+        if not (math.isfinite(self.class_token_init_std) and self.class_token_init_std >= 0):
+            problems.append("class_token_init_std must be a finite number >= 0")
         if self.cunet_control_hidden < 0:
             problems.append("cunet_control_hidden must be >= 0")
         if problems:
             raise ModelError("Invalid model config: " + "; ".join(problems) + ".")
+
+
+# The allowed values of SGNConfig's string settings that shape how SGN trains.
+CHOICES = {
+    "mask_head_scale": ("none", "inv_sqrt_d", "cosine"),
+    "mask_bias": ("shared", "per_class"),
+    "aux_loss_reduction": ("sum", "mean"),
+    "class_token_loss_on": ("tokens", "encoder_output"),
+    "presence_gradient": ("full", "head_only"),
+    "patch_input_norm": ("none", "batchnorm"),
+}
+
+# What every checkpoint saved before these settings existed was trained with (the package's own
+# sgn-gm-small among them): a saved model config without the key means this value, not today's default.
+LEGACY_SGN_SETTINGS = {
+    "mask_head_scale": "none",
+    "mask_bias": "shared",
+    "aux_loss_reduction": "sum",
+    "class_token_loss_on": "encoder_output",
+    "presence_gradient": "full",
+    "class_token_init_std": 0.02,
+    "patch_input_norm": "none",
+}
+
+
+def saved_sgn_config(data: dict[str, Any], *, where: str) -> SGNConfig:
+    """The SGNConfig a checkpoint's saved ``model`` section describes: keys it lacks that were added after
+    it was written take their legacy value (:data:`LEGACY_SGN_SETTINGS`), the others the current default."""
+    if isinstance(data, dict):
+        data = {**{k: v for k, v in LEGACY_SGN_SETTINGS.items() if k not in data}, **data}
+    return dataclass_from_dict(SGNConfig, data, where=where)
 
 
 def dataclass_from_dict(cls, data: dict[str, Any], *, where: str):
@@ -143,4 +205,4 @@ def to_dict(obj) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-__all__ = ["AudioConfig", "SGNConfig", "dataclass_from_dict", "to_dict", "field"]
+__all__ = ["AudioConfig", "SGNConfig", "CHOICES", "LEGACY_SGN_SETTINGS", "saved_sgn_config", "dataclass_from_dict", "to_dict", "field"]

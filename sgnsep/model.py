@@ -36,13 +36,19 @@ class TokenEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.embed_dim
+        # Open: the log magnitude has a large common offset, so without a normalisation most of the patch
+        # vectors' energy lies along one direction ("batchnorm" removes it as the U-Net's bn0 does).
+        self.input_norm = nn.BatchNorm2d(1) if cfg.patch_input_norm == "batchnorm" else nn.Identity()
         self.patch_embed = nn.Conv2d(1, d, kernel_size=cfg.patch_size, stride=cfg.patch_size)
         num_patches = (input_size // cfg.patch_size) ** 2
         # Open in the paper: learned absolute position embeddings, ViT style.
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, d))
         self.class_tokens = nn.Parameter(torch.zeros(1, cfg.num_classes, d))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.class_tokens, std=0.02)
+        if cfg.class_token_init_std > 0:
+            # Cut at 2 std, or at torch's default +-2 where that is wider (the same draw as before for 0.02).
+            bound = max(2.0, 2 * cfg.class_token_init_std)
+            nn.init.trunc_normal_(self.class_tokens, std=cfg.class_token_init_std, a=-bound, b=bound)
         self.blocks = nn.ModuleList(
             nn.TransformerEncoderLayer(
                 d_model=d,
@@ -59,7 +65,7 @@ class TokenEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = x.shape[0]
-        f = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed  # (B, P, D)
+        f = self.patch_embed(self.input_norm(x)).flatten(2).transpose(1, 2) + self.pos_embed  # (B, P, D)
         c = self.class_tokens.expand(b, -1, -1)  # (B, C, D)
         if self.cfg.class_tokens:
             z = torch.cat([c, f], dim=1)
@@ -240,30 +246,49 @@ class SGN(nn.Module):
         self.grouping = CategoryAwareGrouping(cfg) if cfg.grouping else None
         self.presence_head = nn.Linear(cfg.embed_dim, 1)
         self.unet = UNet(cfg.unet_ngf, cfg.unet_depth, cfg.embed_dim)
-        self.mask_bias = nn.Parameter(torch.zeros(()))  # "+ b" of the light reconstruction
+        # "+ b" of the light reconstruction: one for all classes, or one per class (cfg.mask_bias).
+        self.mask_bias = nn.Parameter(torch.zeros(cfg.num_classes if cfg.mask_bias == "per_class" else ()))
+        if cfg.mask_head_scale == "cosine":
+            self.mask_log_temperature = nn.Parameter(torch.zeros(()))  # learned temperature, starts at 1
 
-    def mask_logits(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """Light reconstruction, eq. 10: logit_i(f, t) = <g_i, U[:, f, t]> + b.
+    def head_embeddings(self, g: torch.Tensor) -> torch.Tensor:
+        """g (B, N, D) scaled as the reconstruction head uses it (cfg.mask_head_scale)."""
+        if self.cfg.mask_head_scale == "inv_sqrt_d":
+            return g * (1.0 / math.sqrt(self.cfg.embed_dim))
+        if self.cfg.mask_head_scale == "cosine":
+            return F.normalize(g, dim=-1) * self.mask_log_temperature.exp()
+        return g
+
+    def mask_logits(self, h: torch.Tensor, g: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Light reconstruction, eq. 10: logit_i(f, t) = <g_i, U[:, f, t]> + b, with g_i scaled by
+        :meth:`head_embeddings` and b shared or per class.
 
         U = conv3x3(h) is linear in h, so <g_i, conv(h)> = conv_{sum_d g_i[d] W_d}(h): the N per-class
         filters are folded from the D output filters and only N maps are computed instead of D. This is
         exact (see tests) and makes the cost independent of D at full resolution.
-        h (B, K, H, T), g (B, N, D) -> (B, N, H, T).
+        h (B, K, H, T), g (B, N, D) the embeddings of ``classes`` (B, N) -> (B, N, H, T).
         """
         conv = self.unet.final_conv
+        g = self.head_embeddings(g)
         weight = torch.einsum("bnd,dkij->bnkij", g, conv.weight)  # (B, N, K, 3, 3)
-        bias = torch.einsum("bnd,d->bn", g, conv.bias) + self.mask_bias
+        b = self.mask_bias[classes] if self.mask_bias.dim() else self.mask_bias
+        bias = torch.einsum("bnd,d->bn", g, conv.bias) + b
         return per_item_conv2d(h, weight, bias, conv.padding)
 
     def embed(self, x: torch.Tensor):
         """Class embeddings g (B, C, D) plus the auxiliary outputs of III-B / III-C."""
         f, c = self.encoder(x)
-        class_logits = self.class_head(c) if self.class_head is not None else None
+        if self.class_head is None:
+            class_logits = None
+        elif self.cfg.class_token_loss_on == "tokens":  # e_i = softmax(FC(c_i)) on the tokens themselves
+            class_logits = self.class_head(self.encoder.class_tokens).expand(x.shape[0], -1, -1)
+        else:  # on the tokens after the transformer
+            class_logits = self.class_head(c)
         if self.grouping is not None:
             g, a = self.grouping(f, c)
         else:
             g, a = c, None
-        presence = self.presence_head(g).squeeze(-1)
+        presence = self.presence_head(g.detach() if self.cfg.presence_gradient == "head_only" else g).squeeze(-1)
         return g, class_logits, presence, a
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor) -> SGNOutput:
@@ -276,7 +301,7 @@ class SGN(nn.Module):
         g, class_logits, presence, a = self.embed(x)
         h = self.unet.features(x)
         selected = torch.gather(g, 1, classes.unsqueeze(-1).expand(-1, -1, g.shape[-1]))
-        return SGNOutput(self.mask_logits(h, selected), class_logits, presence, a, g)
+        return SGNOutput(self.mask_logits(h, selected, classes), class_logits, presence, a, g)
 
 
 # --- Losses (eq. 7-9) -----------------------------------------------------------------------------------
@@ -301,7 +326,8 @@ def sgn_loss(
 
     L_rec = sum over the N sources of BCE(m_i, m_hat_i) (eq. 8), averaged over bins and batch, optionally
     weighted per bin as Sound of Pixels does (``weight``, (B, 1, H, T)). L_group (eq. 7) = sum_i CE(h_i, e_i)
-    against class index i + sum_i BCE(y_i, p_i) against the multi-hot ``present`` (B, C).
+    against class index i + sum_i BCE(y_i, p_i) against the multi-hot ``present`` (B, C); with
+    ``cfg.aux_loss_reduction`` "mean" both sums over the C classes become means.
 
     ``out`` may also be a baseline's output (sgnsep/baselines.py): without class tokens or a presence head
     (``class_logits`` / ``presence_logits`` None) those terms are zero and L = L_rec.
@@ -320,5 +346,8 @@ def sgn_loss(
         bce = F.binary_cross_entropy_with_logits(out.presence_logits, present, reduction="sum") / present.shape[0]
     else:
         bce = zero
+    if cfg.aux_loss_reduction == "mean" and out.presence_logits is not None:
+        num_classes = out.presence_logits.shape[-1]
+        ce, bce = ce / num_classes, bce / num_classes
     total = rec + cfg.class_token_loss_weight * ce + cfg.presence_loss_weight * bce
     return SGNLoss(total, rec, ce, bce)

@@ -62,7 +62,8 @@ def test_folded_reconstruction_equals_inner_product_with_unet_features():
     out = model(x, classes)
     u = model.unet.project(model.unet.features(x))  # U: (B, D, H, T)
     g = torch.gather(out.embeddings, 1, classes.unsqueeze(-1).expand(-1, -1, SMALL.embed_dim))
-    explicit = torch.einsum("bnd,bdht->bnht", g, u) + model.mask_bias  # eq. 10
+    bias = model.mask_bias[classes][..., None, None]  # one bias per class (SMALL's default)
+    explicit = torch.einsum("bnd,bdht->bnht", g, u) / SMALL.embed_dim ** 0.5 + bias  # eq. 10, scaled
     assert torch.allclose(out.mask_logits, explicit, atol=1e-4)
 
 
