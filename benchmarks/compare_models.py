@@ -31,6 +31,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's sgnsep, also when another one is installed
+
+from sgnsep.config import LEGACY_SGN_SETTINGS  # noqa: E402
 TESTSETS = ROOT / "sgnsep" / "data" / "testset"
 SETS = ("chorales-2src", "chorales-3src")
 METRICS = ("sdr", "sir", "sar", "si-sdr", "sdri")
@@ -44,9 +47,7 @@ VARIANTS = {
 }
 # SGN as the paper writes it and as sgnsep trained it before the training fixes: every setting of
 # sgnsep.config.LEGACY_SGN_SETTINGS, and no warm-up.
-PAPER_SGN = ["architecture=sgn", "warmup_steps=0", "model.mask_head_scale=none", "model.mask_bias=shared",
-             "model.aux_loss_reduction=sum", "model.class_token_loss_on=encoder_output", "model.presence_gradient=full",
-             "model.class_token_init_std=0.02", "model.patch_input_norm=none"]
+PAPER_SGN = ["architecture=sgn", "warmup_steps=0"] + [f"model.{k}={v}" for k, v in LEGACY_SGN_SETTINGS.items()]
 # The training fixes one at a time, each on top of the scaled mask head (weights.md, "How SGN is trained").
 FIX_VARIANTS = {
     "sgn-paper": PAPER_SGN,
@@ -59,6 +60,9 @@ FIX_VARIANTS = {
                                    "model.patch_input_norm=batchnorm"],
     "fix-scale+warmup": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "warmup_steps=50"],
     "fix-scale+presence-stop": PAPER_SGN + ["model.mask_head_scale=inv_sqrt_d", "model.presence_gradient=head_only"],
+    # On top of the default settings: the supervised grouping loss (SGNConfig.assignment_loss_weight).
+    "sgn+assign": ["architecture=sgn", "model.assignment_loss_weight=1"],
+    "sgn+assign0.3": ["architecture=sgn", "model.assignment_loss_weight=0.3"],
 }
 MAIN_VARIANTS = list(VARIANTS)  # what a comparison runs unless --variants says otherwise
 VARIANTS.update(FIX_VARIANTS)
@@ -77,6 +81,8 @@ DESCRIPTIONS = {
     "fix-scale+init": "fix-scale with batch-normalised patch input and tokens initialised at std 0.5",
     "fix-scale+warmup": "fix-scale with 50 warm-up steps",
     "fix-scale+presence-stop": "fix-scale with the presence loss stopped at g",
+    "sgn+assign": "sgn with the supervised grouping loss at weight 1",
+    "sgn+assign0.3": "sgn with the supervised grouping loss at weight 0.3",
 }
 
 
@@ -272,7 +278,7 @@ def main() -> None:
 
     def run(cmd: list[str]) -> None:
         print("+ " + shlex.join(cmd), file=sys.stderr, flush=True)
-        done = subprocess.run(cmd, check=False)
+        done = subprocess.run(cmd, check=False, cwd=ROOT)  # `python -m sgnsep` of this checkout
         if done.returncode:
             sys.exit(f"compare_models: this command failed with exit code {done.returncode}: {shlex.join(cmd)}")
 

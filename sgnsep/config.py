@@ -87,6 +87,12 @@ class SGNConfig:
     # "full": the presence BCE trains the whole encoder through g_i; "head_only": its gradient stops at g_i
     # (the presence head learns to read g_i, but does not shape it).
     presence_gradient: str = "full"
+    # Open, not in the paper: weight of a supervised grouping loss. Mix-and-separate knows which source
+    # dominates each time-frequency bin (the target masks), so each patch has a target share per class (the
+    # log1p-weighted fraction of its bins that class dominates); the loss is the cross-entropy of eq. 5's
+    # assignment A[p, :] against it. Without it nothing asks the assignment to follow the sources: g_i is a
+    # normalised mean (eq. 6), so presence and masks can be learnt from any assignment. 0: off (the paper).
+    assignment_loss_weight: float = 0.0
     # Std of the class tokens' initial values. ViT's 0.02 makes every token nearly the same vector, so the
     # grouping's query/key get no gradient at first (its softmax over classes is flat); 0.5 is the per-dim
     # scale of the batch-normalised patch features at init.
@@ -133,8 +139,10 @@ class SGNConfig:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 problems.append(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
-        if not (math.isfinite(self.class_token_init_std) and self.class_token_init_std >= 0):
-            problems.append("class_token_init_std must be a finite number >= 0")
+        if not (math.isfinite(self.assignment_loss_weight) and self.assignment_loss_weight >= 0):
+            problems.append(f"assignment_loss_weight must be a finite number >= 0, got {self.assignment_loss_weight}")
+        if not (math.isfinite(self.class_token_init_std) and self.class_token_init_std > 0):
+            problems.append(f"class_token_init_std must be a finite number > 0, got {self.class_token_init_std}")
         if self.cunet_control_hidden < 0:
             problems.append("cunet_control_hidden must be >= 0")
         if problems:
@@ -161,6 +169,7 @@ LEGACY_SGN_SETTINGS = {
     "presence_gradient": "full",
     "class_token_init_std": 0.02,
     "patch_input_norm": "none",
+    "assignment_loss_weight": 0.0,
 }
 
 

@@ -45,10 +45,9 @@ class TokenEncoder(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, d))
         self.class_tokens = nn.Parameter(torch.zeros(1, cfg.num_classes, d))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        if cfg.class_token_init_std > 0:
-            # Cut at 2 std, or at torch's default +-2 where that is wider (the same draw as before for 0.02).
-            bound = max(2.0, 2 * cfg.class_token_init_std)
-            nn.init.trunc_normal_(self.class_tokens, std=cfg.class_token_init_std, a=-bound, b=bound)
+        # Cut at 2 std, or at torch's default +-2 where that is wider (the same draw as before for 0.02).
+        bound = max(2.0, 2 * cfg.class_token_init_std)
+        nn.init.trunc_normal_(self.class_tokens, std=cfg.class_token_init_std, a=-bound, b=bound)
         self.blocks = nn.ModuleList(
             nn.TransformerEncoderLayer(
                 d_model=d,
@@ -102,9 +101,12 @@ class CategoryAwareGrouping(nn.Module):
         self.o = nn.Linear(d, d)
         self.scale = 1.0 / math.sqrt(d) if cfg.grouping_scale == "inv_sqrt_d" else 1.0
 
-    def assignment(self, f: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Soft (or hard) assignment A (B, P, C) of patches to classes, eq. 5."""
-        logits = torch.einsum("bpd,bcd->bpc", self.q(f), self.k(c)) * self.scale
+    def assignment_logits(self, f: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The logits (B, P, C) of eq. 5, before the softmax over classes."""
+        return torch.einsum("bpd,bcd->bpc", self.q(f), self.k(c)) * self.scale
+
+    def assignment(self, logits: torch.Tensor) -> torch.Tensor:
+        """Soft (or hard) assignment A (B, P, C) of patches to classes, eq. 5, from its logits."""
         if self.cfg.hard_grouping:
             if self.training:
                 return F.gumbel_softmax(logits, tau=self.cfg.gumbel_tau, hard=True, dim=-1)
@@ -113,12 +115,14 @@ class CategoryAwareGrouping(nn.Module):
             return F.one_hot(index, logits.shape[-1]).to(logits.dtype)
         return logits.softmax(dim=-1)
 
-    def forward(self, f: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a = self.assignment(f, c)  # (B, P, C)
+    def forward(self, f: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> g (B, C, D), A (B, P, C) and A's logits (B, P, C)."""
+        logits = self.assignment_logits(f, c)
+        a = self.assignment(logits)
         pooled = torch.einsum("bpc,bpd->bcd", a, self.v(f))
         # eps guards a class that no patch was assigned to (possible with hard grouping).
         pooled = pooled / (a.sum(dim=1).unsqueeze(-1) + 1e-6)
-        return c + self.o(pooled), a
+        return c + self.o(pooled), a, logits
 
 
 # --- The Sound of Pixels U-Net ------------------------------------------------------------------------
@@ -227,7 +231,8 @@ class SGNOutput:
 
     mask_logits (B, N, H, T) for the classes asked for; class_logits (B, C, C), the class-token classifier
     h_i of eq. 7 (None without class tokens); presence_logits (B, C), FC(g_i) of eq. 7; assignment (B, P, C)
-    of eq. 5 (None without grouping); embeddings (B, C, D), g_i.
+    of eq. 5 (None without grouping); embeddings (B, C, D), g_i; assignment_logits (B, P, C), eq. 5 before
+    its softmax (training only; None without grouping or in eval mode).
     """
 
     mask_logits: torch.Tensor
@@ -235,6 +240,7 @@ class SGNOutput:
     presence_logits: torch.Tensor
     assignment: torch.Tensor | None
     embeddings: torch.Tensor
+    assignment_logits: torch.Tensor | None = None
 
 
 class SGN(nn.Module):
@@ -276,7 +282,12 @@ class SGN(nn.Module):
         return per_item_conv2d(h, weight, bias, conv.padding)
 
     def embed(self, x: torch.Tensor):
-        """Class embeddings g (B, C, D) plus the auxiliary outputs of III-B / III-C."""
+        """Class embeddings g (B, C, D) plus the auxiliary outputs of III-B / III-C: the class-token logits,
+        the presence logits and the grouping's assignment."""
+        return self.embed_with_assignment_logits(x)[:4]
+
+    def embed_with_assignment_logits(self, x: torch.Tensor):
+        """As :meth:`embed`, plus the assignment's logits (None without grouping)."""
         f, c = self.encoder(x)
         if self.class_head is None:
             class_logits = None
@@ -285,11 +296,11 @@ class SGN(nn.Module):
         else:  # on the tokens after the transformer
             class_logits = self.class_head(c)
         if self.grouping is not None:
-            g, a = self.grouping(f, c)
+            g, a, a_logits = self.grouping(f, c)
         else:
-            g, a = c, None
+            g, a, a_logits = c, None, None
         presence = self.presence_head(g.detach() if self.cfg.presence_gradient == "head_only" else g).squeeze(-1)
-        return g, class_logits, presence, a
+        return g, class_logits, presence, a, a_logits
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor) -> SGNOutput:
         """x (B, 1, H, T) log-magnitude input; classes (B, N) long: which class masks to compute.
@@ -298,10 +309,13 @@ class SGN(nn.Module):
         """
         if classes.dim() == 1:
             classes = classes.unsqueeze(0).expand(x.shape[0], -1)
-        g, class_logits, presence, a = self.embed(x)
+        if self.training:
+            g, class_logits, presence, a, a_logits = self.embed_with_assignment_logits(x)
+        else:  # through embed(), which benchmarks/grouping_diagnostics.py wraps to probe g
+            (g, class_logits, presence, a), a_logits = self.embed(x), None
         h = self.unet.features(x)
         selected = torch.gather(g, 1, classes.unsqueeze(-1).expand(-1, -1, g.shape[-1]))
-        return SGNOutput(self.mask_logits(h, selected, classes), class_logits, presence, a, g)
+        return SGNOutput(self.mask_logits(h, selected, classes), class_logits, presence, a, g, a_logits)
 
 
 # --- Losses (eq. 7-9) -----------------------------------------------------------------------------------
@@ -313,6 +327,26 @@ class SGNLoss:
     reconstruction: torch.Tensor
     class_token: torch.Tensor
     presence: torch.Tensor
+    assignment: torch.Tensor  # the supervised grouping term (cfg.assignment_loss_weight; 0 when off)
+
+
+def assignment_targets(
+    target_masks: torch.Tensor, classes: torch.Tensor, num_classes: int, patch_size: int, weight: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per patch, the share of each class: the (weighted) fraction of the patch's bins that class
+    dominates in the target masks, and the patch's weight.
+
+    target_masks (B, N, H, T) of ``classes`` (B, N); weight (B, 1, H, T) or None (every bin alike)
+    -> shares (B, P, C), zero for classes not in the mixture, summing to at most 1 per patch; patch
+    weights (B, P), the mean bin weight of each patch. P runs over patches in the patch embedding's order.
+    """
+    w = torch.ones_like(target_masks[:, :1]) if weight is None else weight
+    energy = F.avg_pool2d(w, patch_size)  # (B, 1, H', T')
+    share = F.avg_pool2d(target_masks * w, patch_size) / energy.clamp_min(1e-8)  # (B, N, H', T')
+    share = share.flatten(2).transpose(1, 2)  # (B, P, N)
+    shares = share.new_zeros(*share.shape[:2], num_classes)
+    shares.scatter_add_(2, classes.unsqueeze(1).expand(-1, share.shape[1], -1), share)
+    return shares, energy.flatten(1)
 
 
 def sgn_loss(
@@ -321,6 +355,7 @@ def sgn_loss(
     present: torch.Tensor,
     cfg: SGNConfig,
     weight: torch.Tensor | None = None,
+    classes: torch.Tensor | None = None,
 ) -> SGNLoss:
     """L = L_rec + L_group (eq. 9).
 
@@ -331,6 +366,10 @@ def sgn_loss(
 
     ``out`` may also be a baseline's output (sgnsep/baselines.py): without class tokens or a presence head
     (``class_logits`` / ``presence_logits`` None) those terms are zero and L = L_rec.
+
+    With ``cfg.assignment_loss_weight`` > 0 (not in the paper) a grouping term is added: the cross-entropy
+    of the assignment A[p, :] (eq. 5) against each patch's class shares (:func:`assignment_targets`; needs
+    ``classes`` (B, N), the classes of ``target_masks``), weighted by patch energy and averaged.
     """
     rec = F.binary_cross_entropy_with_logits(
         out.mask_logits, target_masks, weight=weight, reduction="none"
@@ -349,5 +388,13 @@ def sgn_loss(
     if cfg.aux_loss_reduction == "mean" and out.presence_logits is not None:
         num_classes = out.presence_logits.shape[-1]
         ce, bce = ce / num_classes, bce / num_classes
-    total = rec + cfg.class_token_loss_weight * ce + cfg.presence_loss_weight * bce
-    return SGNLoss(total, rec, ce, bce)
+    assign = zero
+    logits = getattr(out, "assignment_logits", None)
+    if cfg.assignment_loss_weight > 0 and logits is not None:
+        if classes is None:
+            raise ValueError("the assignment loss needs the classes of the target masks")
+        shares, energy = assignment_targets(target_masks, classes, logits.shape[-1], cfg.patch_size, weight)
+        per_patch = -(shares * logits.log_softmax(dim=-1)).sum(dim=-1)  # (B, P)
+        assign = (per_patch * energy).sum() / energy.sum().clamp_min(1e-8)
+    total = rec + cfg.class_token_loss_weight * ce + cfg.presence_loss_weight * bce + cfg.assignment_loss_weight * assign
+    return SGNLoss(total, rec, ce, bce, assign)

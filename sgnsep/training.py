@@ -36,7 +36,8 @@ from sgnsep.training_diagnostics import auxiliary_gradients, diagnostic_columns,
 
 
 # log.csv's first columns; the diagnostics columns of sgnsep/training_diagnostics.py follow them.
-LOG_COLUMNS = ["step", "epoch", "lr", "loss", "rec", "class_token", "presence", "val_sdri", "val_si_sdri", "seconds"]
+LOG_COLUMNS = ["step", "epoch", "lr", "loss", "rec", "class_token", "presence", "assignment", "val_sdri",
+               "val_si_sdri", "seconds"]
 
 
 class TrainingDiverged(SgnsepError):
@@ -487,7 +488,7 @@ def train(
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 out = net(batch.net_input, batch.classes)
                 loss = sgn_loss(out, batch.target_masks, batch.present, mcfg,
-                                weight=batch.weight if mcfg.weighted_mask_loss else None)
+                                weight=batch.weight if mcfg.weighted_mask_loss else None, classes=batch.classes)
             finite = torch.isfinite(loss.total.detach()).to(torch.float32)
             if world > 1:  # every process must stop together, or the others wait forever in all-reduce
                 import torch.distributed as dist
@@ -512,7 +513,8 @@ def train(
             step += 1
             row = {"step": step, "epoch": step / steps_per_epoch, "lr": lr_at(step - 1),
                    "loss": loss.total.item(), "rec": loss.reconstruction.item(),
-                   "class_token": loss.class_token.item(), "presence": loss.presence.item(), "val_sdri": "", "val_si_sdri": ""}
+                   "class_token": loss.class_token.item(), "presence": loss.presence.item(),
+                   "assignment": loss.assignment.item(), "val_sdri": "", "val_si_sdri": ""}
             row.update({c: "" for c in diag_columns})
             if diag_due:
                 row.update(diag)

@@ -6,7 +6,8 @@ eq. 5 puts its mass on the classes that sound. :func:`step_diagnostics` computes
 and returns one CSV column per value (:func:`diagnostic_columns` names them in order).
 
 Gradient norms per loss term come from one extra ``autograd.grad`` per auxiliary term (class-token CE and
-presence BCE, eq. 7), which only reaches the transformer side of SGN and is cheap; the reconstruction
+presence BCE, eq. 7, and the optional supervised grouping term), which only reaches the transformer side of
+SGN and is cheap; the reconstruction
 term's gradient is the total gradient minus the weighted auxiliary ones (the loss is a weighted sum, so this
 is exact up to float rounding) and costs nothing extra.
 """
@@ -31,20 +32,21 @@ PARAMETER_GROUPS = (
     ("mask_head", ("mask_bias", "mask_log_temperature")),
     ("film", ("control.", "to_gamma.", "to_beta.")),
 )
-LOSS_TERMS = ("rec", "class_token", "presence")
+LOSS_TERMS = ("rec", "class_token", "presence", "assignment")
+AUX_TERMS = LOSS_TERMS[1:]
 
 
 def parameter_groups(model: torch.nn.Module) -> dict[str, list[tuple[str, torch.nn.Parameter]]]:
     """The model's trainable parameters by group (only groups it has), every parameter in exactly one."""
-    groups: dict[str, list[tuple[str, torch.nn.Parameter]]] = {}
+    groups: dict[str, list[tuple[str, torch.nn.Parameter]]] = {g: [] for g, _ in PARAMETER_GROUPS}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         group = next((g for g, prefixes in PARAMETER_GROUPS if name.startswith(prefixes)), None)
         if group is None:
             raise ValueError(f"parameter {name!r} belongs to no diagnostics group; add it to PARAMETER_GROUPS")
-        groups.setdefault(group, []).append((name, param))
-    return groups
+        groups[group].append((name, param))
+    return {g: members for g, members in groups.items() if members}
 
 
 def diagnostic_columns(model: torch.nn.Module, *, has_aux_terms: bool, has_grouping: bool) -> list[str]:
@@ -58,14 +60,15 @@ def diagnostic_columns(model: torch.nn.Module, *, has_aux_terms: bool, has_group
 
 
 def auxiliary_gradients(model: torch.nn.Module, loss, cfg) -> dict[str, dict[str, torch.Tensor]]:
-    """Gradients of the weighted class-token and presence terms (eq. 7) for each parameter that they reach
-    (the others get zeros). Call before ``loss.total.backward()``: the graph is kept for it."""
+    """Gradients of the weighted class-token and presence terms (eq. 7) and of the grouping term for each
+    parameter (zeros where a term does not reach). Call before ``loss.total.backward()``: the graph is kept."""
     params = [p for _, p in model.named_parameters() if p.requires_grad]
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     out = {}
     for term, value, weight in (
         ("class_token", loss.class_token, cfg.class_token_loss_weight),
         ("presence", loss.presence, cfg.presence_loss_weight),
+        ("assignment", loss.assignment, cfg.assignment_loss_weight),
     ):
         if not value.requires_grad or weight == 0:
             out[term] = {n: torch.zeros_like(p) for n, p in zip(names, params)}
@@ -107,7 +110,7 @@ def step_diagnostics(
                 if term == "rec":
                     g = total
                     if aux_grads is not None:
-                        g = total - aux_grads["class_token"][name] - aux_grads["presence"][name]
+                        g = total - sum(aux_grads[t][name] for t in AUX_TERMS)
                 else:
                     g = aux_grads[term][name]
                 tensors.append(g.detach())
@@ -124,6 +127,6 @@ def step_diagnostics(
 
 
 __all__ = [
-    "PARAMETER_GROUPS", "LOSS_TERMS", "parameter_groups", "diagnostic_columns", "auxiliary_gradients",
+    "PARAMETER_GROUPS", "LOSS_TERMS", "AUX_TERMS", "parameter_groups", "diagnostic_columns", "auxiliary_gradients",
     "step_diagnostics",
 ]

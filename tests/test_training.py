@@ -228,3 +228,62 @@ def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_settings(tone_mode
     assert load_checkpoint(tmp_path / "level" / "last").meta.audio.input_level_db == 2.0
     with pytest.raises(UsageError, match="hop_length"):  # other front-end settings stay the checkpoint's
         train(cfg_for(solos, init_from=str(tone_model_dir), model={}, audio={"hop_length": 128}), tmp_path / "bad3")
+
+
+def test_warmup_and_diagnostics_columns_in_the_log(solos, tmp_path):
+    import csv
+
+    from sgnsep.training_diagnostics import diagnostic_columns
+
+    cfg = cfg_for(solos, steps_per_epoch=4, checkpoint_every=4, val_mixtures=4, warmup_steps=3, diagnostics_every=2)
+    train(cfg, tmp_path / "run")
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv", newline="")))
+    assert [float(r["lr"]) for r in rows] == pytest.approx([1e-3, 2e-3, 3e-3, 3e-3])  # lr 3e-3 reached at step 3
+    grad_cols = [c for c in rows[0] if c.startswith("grad_")]
+    for term in ("rec", "class_token", "presence"):
+        assert f"grad_{term}_unet" in grad_cols and f"grad_{term}_transformer" in grad_cols
+    assert {"mask_logit_mean", "mask_logit_std", "group_mass_present"} <= set(rows[0])
+    for r in rows:
+        filled = r["grad_rec_unet"] != ""
+        assert filled == (int(r["step"]) % 2 == 0)
+        if filled:
+            assert float(r["grad_rec_unet"]) > 0 and float(r["grad_class_token_unet"]) == 0  # eq. 7 skips the U-Net
+            assert 0 < float(r["group_mass_present"]) < 1 and float(r["mask_logit_std"]) > 0
+    # a baseline logs the reconstruction term only
+    train(cfg_for(solos, steps_per_epoch=2, checkpoint_every=2, val_mixtures=4, diagnostics_every=1,
+                  architecture="unet"), tmp_path / "unet")
+    header = (tmp_path / "unet" / "log.csv").read_text().splitlines()[0].split(",")
+    assert [c for c in header if c.startswith("grad_")] == ["grad_rec_unet"]
+    assert "group_mass_present" not in header
+
+
+def test_per_term_gradient_norms_equal_each_term_differentiated_alone():
+    import math
+
+    from sgnsep.config import SGNConfig
+    from sgnsep.model import SGN, sgn_loss
+    from sgnsep.training_diagnostics import auxiliary_gradients, parameter_groups, step_diagnostics
+
+    cfg = SGNConfig(num_classes=4, unet_ngf=4, embed_dim=16, depth=1, num_heads=2, patch_size=8, unet_depth=5,
+                    class_token_loss_on="encoder_output", class_token_loss_weight=0.3, presence_loss_weight=2.0)
+    torch.manual_seed(0)
+    model = SGN(cfg, input_size=64).train()
+    x, classes = torch.randn(2, 1, 64, 64), torch.tensor([[0, 1], [2, 3]])
+    out = model(x, classes)
+    present = torch.zeros(2, 4).scatter_(1, classes, 1.0)
+    loss = sgn_loss(out, (torch.rand_like(out.mask_logits) > 0.5).float(), present, cfg)
+    params = dict(model.named_parameters())
+    alone = {}
+    for term, value in (("rec", loss.reconstruction), ("class_token", 0.3 * loss.class_token),
+                        ("presence", 2.0 * loss.presence)):
+        grads = torch.autograd.grad(value, list(params.values()), retain_graph=True, allow_unused=True)
+        alone[term] = {n: (torch.zeros_like(p) if g is None else g) for (n, p), g in zip(params.items(), grads)}
+    aux = auxiliary_gradients(model, loss, cfg)
+    loss.total.backward()
+    row = step_diagnostics(model, out, present, aux, has_grouping=True)
+    for group, members in parameter_groups(model).items():
+        for term in ("rec", "class_token", "presence"):
+            expected = math.sqrt(sum(float(alone[term][n].double().pow(2).sum()) for n, _ in members))
+            assert row[f"grad_{term}_{group}"] == pytest.approx(expected, rel=1e-3, abs=1e-7), (term, group)
+    mass = (out.assignment.mean(dim=1) * present).sum(-1).mean()
+    assert row["group_mass_present"] == pytest.approx(float(mass))
