@@ -112,3 +112,71 @@ def test_an_output_name_too_long_or_a_link_out_of_the_folder_is_an_output_error(
     assert_clean_failure(runs[1], 4, "outside --out", "symbolic link")
     assert not (tmp_path / "o1").exists() and files_under(elsewhere) == []
 
+
+# --- 6. settings checked first ----------------------------------------------------------------------------
+
+
+def test_absurd_model_configs_are_exit_5_naming_the_setting(tone_model_dir, song, tmp_path):
+    """Zero, negative, NaN and absurd sizes in a model's config.json, hostile JSON and NaN weights: one line
+    naming the file and the setting, exit 5, before any network is built (no MemoryError, no C++ frames)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    src = Path(tone_model_dir)
+    cases = {  # name: (config changes, phrases)
+        "heads0": ({"model": {"num_heads": 0}}, ["num_heads must be an integer between 1 and 4096, got 0"]),
+        "hop0": ({"audio": {"hop_length": 0}}, ["hop_length must be an integer between 1 and", "got 0"]),
+        "ngf1e9": ({"model": {"unet_ngf": 10**9}}, ["unet_ngf must be an integer between 1 and 65536, got 1000000000"]),
+        "depth1e6": ({"model": {"depth": 10**6}}, ["depth must be an integer between 0 and 1024, got 1000000"]),
+        "mlp1e300": ({"model": {"mlp_ratio": 1e300}}, ["mlp_ratio must be a number above 0 and at most 1024, got 1e+300"]),
+        "nan-dropout": ({"model": {"dropout": float("nan")}}, ["dropout must be a number at least 0 and below 1, got nan"]),
+        "unet-too-deep": ({"model": {"unet_depth": 9}}, ["do not fit together", "unet_depth"]),
+        "huge": ({"model": {"unet_ngf": 4096, "embed_dim": 4096}}, ["weights (at most 1,000,000,000)"]),
+        "name-type": ({"name": {"a": 1}}, ['"name" must be a string']),
+    }
+    models = {k: model_copy(src, tmp_path / k, **changes) for k, (changes, _) in cases.items()}
+    nested = model_copy(src, tmp_path / "nested")
+    (nested / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    nan = model_copy(src, tmp_path / "nan-weights")
+    state = load_file(str(src / "model.safetensors"))
+    first = sorted(k for k, v in state.items() if v.is_floating_point())[0]
+    state[first] = torch.full_like(state[first], float("nan"))
+    save_file(state, str(nan / "model.safetensors"))
+    extra = {"nested": (nested, ["nested too deeply"]), "nan-weights": (nan, ["NaN or infinite values", first])}
+    all_cases = {k: (models[k], p) for k, (_, p) in cases.items()} | extra
+    out = tmp_path / "out"
+    runs = run_cli_many([["separate", song, "-s", "low", "-m", m, "-o", out] for m, _ in all_cases.values()], tmp_path)
+    for (name, (model, phrases)), r in zip(all_cases.items(), runs):
+        assert_clean_failure(r, 5, str(model), *phrases)
+        assert "MemoryError" not in r.stderr and song.name not in r.stderr.split("error:")[-1], name
+    assert not out.exists()
+
+
+def test_absurd_training_settings_are_usage_errors_before_any_work(tmp_path):
+    cases = [
+        ("checkpoint_every=0", "checkpoint_every must be an integer between 1 and 1000000000, got 0"),
+        ("lr=-1", "lr must be a number above 0, got -1"),
+        ("lr=NaN", "lr must be a number above 0, got nan"),
+        ("batch_size=1e9", "batch_size must be an integer between 1 and 65536, got 1000000000.0"),
+        ("audio.n_fft=0", "audio.n_fft must be an integer between 4 and"),
+        ("steps_per_epoch=-3", "steps_per_epoch must be an integer between 0 and 1000000000, got -3"),
+        ("model.num_heads=3", "not divisible by num_heads"),
+        ("model.unet_depth=12", "do not fit together"),
+        ('classes="low"', "classes must be a list of strings, got 'low'"),
+    ]
+    data = tmp_path / "data"
+    (data / "low").mkdir(parents=True)
+    (tmp_path / "nested.json").write_text("{\"a\":" * 50_000 + "1" + "}" * 50_000)
+    runs = run_cli_many(
+        [["train", "--data-dir", data, "--out", tmp_path / f"run{i}", "--device", "cpu", "--set", s]
+         for i, (s, _) in enumerate(cases)]
+        + [["train", "--data-dir", data, "--out", tmp_path / "runc", "--config", tmp_path / "nested.json"],
+           ["train", "--data-dir", data, "--out", tmp_path / "runm", "--max-steps", "0"]],
+        tmp_path,
+    )
+    for (setting, phrase), r in zip(cases, runs):
+        assert_clean_failure(r, 2, "--set", phrase)
+    assert_clean_failure(runs[-2], 2, "nested.json", "nested too deeply")
+    assert_clean_failure(runs[-1], 2, "--max-steps must be at least 1")
+    assert not any(p.name.startswith("run") for p in tmp_path.iterdir())
+
