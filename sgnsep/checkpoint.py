@@ -18,6 +18,7 @@ import torch
 
 from sgnsep import __version__
 from sgnsep.atomic_write import write_bytes_atomic
+from sgnsep.bounds import dry_run
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict, saved_sgn_config, to_dict
 from sgnsep.errors import ModelError
 
@@ -78,12 +79,21 @@ class CheckpointMeta:
                 f"{where}: model.num_classes is {model.num_classes} but {len(classes)} class names are listed."
             )
         audio = dataclass_from_dict(AudioConfig, data.get("audio", {}), where=f"{where} \"audio\"")
+        architecture = check_architecture(data.get("architecture", "sgn"), where=where)
+        name = data.get("name", "")
+        if not isinstance(name, str):
+            raise ModelError(f"{where}: \"name\" must be a string, got {type(name).__name__}.")
+        for key in ("training", "metrics"):
+            if not isinstance(data.get(key) or {}, dict):
+                raise ModelError(f"{where}: \"{key}\" must be a JSON object, got {type(data[key]).__name__}.")
+        # Settings that only fail together fail here, before the real network is allocated (sgnsep/bounds.py).
+        dry_run(architecture, model, audio, where=where, error=ModelError)
         return cls(
             classes=classes,
             model=model,
             audio=audio,
-            architecture=check_architecture(data.get("architecture", "sgn"), where=where),
-            name=data.get("name", ""),
+            architecture=architecture,
+            name=name,
             sgnsep_version=data.get("sgnsep_version", "unknown"),
             training=data.get("training", {}) or {},
             metrics=data.get("metrics", {}) or {},
@@ -111,9 +121,21 @@ def read_meta(folder: Path) -> CheckpointMeta:
             hint=f"A checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}, as `sgnsep train` writes them.",
         )
     try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{config_path} is not valid JSON ({exc}).", hint="Re-download or re-train the model.")
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(
+            f"Cannot read {config_path} ({exc.strerror or exc}).",
+            hint="Fix its permissions (it must be readable by you), or re-download the model.",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{config_path} is not valid JSON ({exc}).", hint="Re-download or re-train the model.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{config_path} is not valid JSON ({exc}).", hint="Re-download or re-train the model.") from None
+    except RecursionError:  # a hostile file of deeply nested brackets
+        raise ModelError(f"{config_path} is nested too deeply to be a checkpoint config.",
+                         hint="Re-download or re-train the model.") from None
     return CheckpointMeta.from_json(data, where=str(config_path))
 
 
@@ -134,6 +156,14 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
             f"Model weights {path} are missing.",
             hint=f"A checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}; re-download or re-train it.",
         )
+    try:
+        with open(path, "rb"):  # the real reason (permission denied) before safetensors' own message
+            pass
+    except OSError as exc:
+        raise ModelError(
+            f"Cannot read the model weights {path} ({exc.strerror or exc}).",
+            hint="Fix its permissions (it must be readable by you), or re-download the model.",
+        ) from None
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
@@ -210,6 +240,13 @@ def load_checkpoint(folder: str | os.PathLike) -> LoadedCheckpoint:
     meta = read_meta(folder)
     weights = folder / WEIGHTS_NAME
     state = load_state_dict(weights)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        # Found here, the weights are named; found later, the NaN stems would be blamed on the input file.
+        raise ModelError(
+            f"The weights in {weights} hold NaN or infinite values ({len(bad)} tensor(s), e.g. {bad[0]}).",
+            hint="The model is broken (a diverged training run?); re-download it or use another checkpoint.",
+        )
     model = build_model(meta)
     strict_load(model, state, where=str(folder))
     model.eval()

@@ -768,6 +768,8 @@ def train(
 
     _show_library_warnings()
     try:
+        if max_steps is not None and max_steps < 1:
+            raise UsageError(f"--max-steps must be at least 1, got {max_steps}.")
         from sgnsep.datasets import DATASETS, data_root
 
         if dataset == "synth":
@@ -787,6 +789,8 @@ def train(
                 data = json.loads(config.read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise UsageError(f"--config {config}: cannot read it as JSON ({exc}).") from None
+            except RecursionError:
+                raise UsageError(f"--config {config}: the JSON is nested too deeply to be a training config.") from None
             cfg = config_from_dict(data, where=str(config))
         given = [f"dataset={json.dumps(dataset)}"] if (config is None or dataset != "solos" or data_dir) else []
         if data_dir is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,59 @@ def resolve_device(spec: str) -> torch.device:
             raise DeviceError("--device mps was asked for, but MPS is not available.", hint="Use --device cpu.")
         return torch.device("mps")
     raise UsageError(f"Unknown device '{spec}'; use auto, cpu, cuda, cuda:N or mps.")
+
+
+# Longest name of one path component most file systems take (NAME_MAX, in bytes). An output's temporary sibling
+# ".<name>.<16 hex>.partial" (sgnsep/atomic_write.py) is 26 bytes longer than the output's own name.
+NAME_MAX = 255
+PARTIAL_EXTRA = 26
+_UNSAFE_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def safe_name(text: str) -> str:
+    """One path component made from a name that comes from outside: a model's ``name``, a class, an input's
+    file name. Those are data, not paths: a model named ``../../x`` or ``/etc``, a class ``a/b`` or an input
+    ``...wav`` (whose track name is ``..``) must not steer an output out of ``--out``. Separators and control
+    characters become ``_``; a leading dot too (``.``, ``..`` and hidden files, which would also look like the
+    temporary ``.*.partial`` files); an empty name is ``_``."""
+    name = _UNSAFE_CHARS.sub("_", str(text)).strip()
+    if name.startswith("."):
+        name = "_" + name.lstrip(".")
+    return name or "_"
+
+
+def confined_output(out_dir: Path, rel: str, template: str) -> Path:
+    """``out_dir / rel``, checked before anything is written: ``rel`` (the formatted ``--name`` template) must
+    name a file below ``out_dir``, resolve inside it (no ``..``, no absolute path, no symbolic link out of it),
+    and fit the file system's name length with room for its temporary sibling."""
+    rel_path = Path(rel)
+    if rel_path.is_absolute() or ".." in rel_path.parts:
+        raise UsageError(
+            f"The --name template '{template}' puts outputs outside --out {out_dir} ({rel}).",
+            hint="Use a relative template without '..', e.g. --name '{model}/{track}/{source}.{ext}'; choose the "
+            "folder with --out.",
+        )
+    if not rel.strip() or rel.endswith(("/", os.sep)) or rel_path.name in ("", "."):
+        raise UsageError(
+            f"The --name template '{template}' gives no file name ('{rel}').",
+            hint="End it with a file name, e.g. --name '{model}/{track}/{source}.{ext}'.",
+        )
+    for i, part in enumerate(rel_path.parts):
+        limit = NAME_MAX - (PARTIAL_EXTRA if i == len(rel_path.parts) - 1 else 0)
+        if len(os.fsencode(part)) > limit:
+            raise OutputError(
+                f"The output name '{part[:40]}...' ({len(os.fsencode(part))} bytes) is longer than the file system "
+                f"allows ({limit} bytes for this part of the path).",
+                hint="Shorten the input's file name or the --name template (e.g. leave out {parent}).",
+            )
+    target = out_dir / rel_path
+    base = out_dir.resolve()
+    if not target.resolve().is_relative_to(base):
+        raise OutputError(
+            f"{target} would be written to {target.resolve()}, outside --out {out_dir} (through a symbolic link).",
+            hint="Remove the link from the output folder, or choose another --out.",
+        )
+    return target
 
 
 @dataclass
@@ -301,18 +355,22 @@ class Separator:
         template: str = DEFAULT_TEMPLATE,
         ext: str = "wav",
     ) -> dict[str, Path]:
+        """Where each of ``names`` goes for the input ``path``: ``out_dir`` / the template, every field a
+        :func:`safe_name` and the result confirmed inside ``out_dir`` (:func:`confined_output`)."""
         outputs = {}
+        fields = {
+            "model": safe_name(self.name), "track": safe_name(path.stem),
+            "parent": safe_name(path.resolve().parent.name), "ext": ext,
+        }
         for name in names:
             try:
-                rel = template.format(
-                    model=self.name, track=path.stem, parent=path.resolve().parent.name, source=name, ext=ext
-                )
-            except (KeyError, IndexError, ValueError) as exc:
+                rel = template.format(**fields, source=safe_name(name))
+            except (KeyError, IndexError, ValueError, AttributeError) as exc:
                 raise UsageError(
                     f"Bad --name template '{template}' ({exc}).",
                     hint="Use the fields {model}, {track}, {parent}, {source} and {ext}.",
                 ) from None
-            outputs[name] = out_dir / rel
+            outputs[name] = confined_output(Path(out_dir), rel, template)
         if len(set(outputs.values())) != len(outputs):
             raise UsageError(f"The --name template '{template}' gives several stems the same file name; use {{source}}.")
         return outputs

@@ -124,10 +124,13 @@ def parse_overrides(cfg: TrainConfig, pairs: list[str]) -> TrainConfig:
 
 
 def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a JSON object of training settings, got {type(data).__name__}.")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(f"{where}: unknown training settings {unknown}.")
+    _check_bounds(data, where)
     cfg = TrainConfig(**data)
     if cfg.optimizer not in ("sgd", "adam"):
         raise UsageError(f"{where}: optimizer must be 'sgd' or 'adam'.")
@@ -138,7 +141,33 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
     if not 0.0 <= cfg.coherent <= 1.0:
         raise UsageError(f"{where}: coherent must be between 0 and 1, got {cfg.coherent}.")
     check_architecture(cfg.architecture, where=where)
+    if not cfg.init_from:  # a fine-tune takes the checkpoint's settings, checked when it is loaded
+        _dry_run(cfg, where)
     return cfg
+
+
+def _check_bounds(data: dict[str, Any], where: str) -> None:
+    """Every setting's type and range (sgnsep/bounds.py), before a dataset is read or a network is built."""
+    from sgnsep import bounds
+
+    bounds.check(bounds.TRAIN, data, where=where, error=UsageError)
+    for section, table in (("model", bounds.MODEL), ("audio", bounds.AUDIO)):
+        if isinstance(data.get(section), dict):
+            bounds.check(table, data[section], where=where, error=UsageError, prefix=f"{section}.")
+
+
+def _dry_run(cfg: TrainConfig, where: str) -> None:
+    """The model and audio settings together, on the meta device (no memory): a U-Net too deep for the input
+    fails now, not after the dataset has been read."""
+    from sgnsep import bounds
+    from sgnsep.errors import ModelError
+
+    try:
+        mcfg = cfg.model_config(max(1, len(cfg.classes)))
+        audio = cfg.audio_config()
+    except ModelError as exc:  # unknown keys and choices: options, so a usage error
+        raise UsageError(f"{where}: {exc.message}", hint=exc.hint) from None
+    bounds.dry_run(cfg.architecture, mcfg, audio, where=where, error=UsageError)
 
 
 # Model settings that only shape the loss, not the network or what it computes at inference: a fine-tuning
