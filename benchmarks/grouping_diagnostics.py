@@ -33,7 +33,8 @@ SETS = ("chorales-2src", "chorales-3src")
 
 
 class EmbeddingProbe:
-    """Wraps ``model.embed`` to record (or replace) the class embeddings g of every segment.
+    """Wraps ``model.embed_with_assignment_logits`` (what SGN's forward pass calls) to record (or replace)
+    the class embeddings g of every segment.
 
     ``present`` is set by the caller to the class indices of the mixture being separated, so each recorded
     segment knows which classes play in it.
@@ -41,18 +42,18 @@ class EmbeddingProbe:
 
     def __init__(self, model):
         self.model = model
-        self.original = model.embed
+        self.original = model.embed_with_assignment_logits
         self.present: list[int] = []
         self.sums: dict[int, torch.Tensor] = {}
         self.counts: dict[int, int] = {}
         self.masses: list[tuple[float, float]] = []  # (mass on present classes, uniform share N / C)
         self.replacement: torch.Tensor | None = None  # (C, D): class means, when replacing
-        model.embed = self.embed
+        model.embed_with_assignment_logits = self.embed
 
     def embed(self, x: torch.Tensor):
-        g, class_logits, presence, a = self.original(x)
+        g, class_logits, presence, a, a_logits = self.original(x)
         if self.replacement is not None:
-            return self.replacement.to(g).expand_as(g), class_logits, presence, a
+            return self.replacement.to(g).expand_as(g), class_logits, presence, a, a_logits
         for i in self.present:
             self.sums[i] = self.sums.get(i, 0) + g[:, i].double().sum(0)
             self.counts[i] = self.counts.get(i, 0) + g.shape[0]
@@ -60,7 +61,7 @@ class EmbeddingProbe:
             mass = a[..., self.present].sum(-1).mean(-1)  # (B,): per segment
             for m in mass.tolist():
                 self.masses.append((m, len(self.present) / a.shape[-1]))
-        return g, class_logits, presence, a
+        return g, class_logits, presence, a, a_logits
 
     def class_means(self, num_classes: int, dim: int) -> torch.Tensor:
         means = torch.zeros(num_classes, dim, dtype=torch.float64)

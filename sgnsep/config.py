@@ -94,8 +94,8 @@ class SGNConfig:
     # normalised mean (eq. 6), so presence and masks can be learnt from any assignment. 0: off (the paper).
     assignment_loss_weight: float = 0.0
     # Std of the class tokens' initial values. ViT's 0.02 makes every token nearly the same vector, so the
-    # grouping's query/key get no gradient at first (its softmax over classes is flat); 0.5 is the per-dim
-    # scale of the batch-normalised patch features at init.
+    # grouping's query/key get no gradient at first (its softmax over classes is flat); 0.5 puts them on the
+    # scale of the batch-normalised patch features.
     class_token_init_std: float = 0.5
     # Normalisation of the log magnitude before the patch embedding: "none", or "batchnorm" (one learned
     # BatchNorm over the input channel, like the U-Net's first layer).

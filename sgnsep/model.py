@@ -232,7 +232,7 @@ class SGNOutput:
     mask_logits (B, N, H, T) for the classes asked for; class_logits (B, C, C), the class-token classifier
     h_i of eq. 7 (None without class tokens); presence_logits (B, C), FC(g_i) of eq. 7; assignment (B, P, C)
     of eq. 5 (None without grouping); embeddings (B, C, D), g_i; assignment_logits (B, P, C), eq. 5 before
-    its softmax (training only; None without grouping or in eval mode).
+    its softmax (None without grouping).
     """
 
     mask_logits: torch.Tensor
@@ -309,10 +309,7 @@ class SGN(nn.Module):
         """
         if classes.dim() == 1:
             classes = classes.unsqueeze(0).expand(x.shape[0], -1)
-        if self.training:
-            g, class_logits, presence, a, a_logits = self.embed_with_assignment_logits(x)
-        else:  # through embed(), which benchmarks/grouping_diagnostics.py wraps to probe g
-            (g, class_logits, presence, a), a_logits = self.embed(x), None
+        g, class_logits, presence, a, a_logits = self.embed_with_assignment_logits(x)
         h = self.unet.features(x)
         selected = torch.gather(g, 1, classes.unsqueeze(-1).expand(-1, -1, g.shape[-1]))
         return SGNOutput(self.mask_logits(h, selected, classes), class_logits, presence, a, g, a_logits)

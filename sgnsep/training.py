@@ -136,8 +136,6 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
         raise UsageError(f"{where}: optimizer must be 'sgd' or 'adam'.")
     if cfg.batch_size < 1 or cfg.epochs < 1 or cfg.num_sources < 1:
         raise UsageError(f"{where}: batch_size, epochs and num_sources must be positive.")
-    if cfg.warmup_steps < 0 or cfg.diagnostics_every < 0:
-        raise UsageError(f"{where}: warmup_steps and diagnostics_every must be >= 0.")
     if not 0.0 <= cfg.coherent <= 1.0:
         raise UsageError(f"{where}: coherent must be between 0 and 1, got {cfg.coherent}.")
     check_architecture(cfg.architecture, where=where)
@@ -172,7 +170,8 @@ def _dry_run(cfg: TrainConfig, where: str) -> None:
 
 # Model settings that only shape the loss, not the network or what it computes at inference: a fine-tuning
 # run may change them (the checkpoint's weights fit any of them); every other model setting must match.
-FINE_TUNABLE_MODEL_SETTINGS = ("class_token_loss_weight", "presence_loss_weight", "weighted_mask_loss", "mask_threshold")
+FINE_TUNABLE_MODEL_SETTINGS = ("class_token_loss_weight", "presence_loss_weight", "weighted_mask_loss", "mask_threshold",
+                               "aux_loss_reduction", "class_token_loss_on", "presence_gradient", "assignment_loss_weight")
 # The input level is a front-end setting a fine-tune may add or change (the network then learns at it).
 FINE_TUNABLE_AUDIO_SETTINGS = ("input_level_db",)
 

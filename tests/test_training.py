@@ -287,3 +287,33 @@ def test_per_term_gradient_norms_equal_each_term_differentiated_alone():
             assert row[f"grad_{term}_{group}"] == pytest.approx(expected, rel=1e-3, abs=1e-7), (term, group)
     mass = (out.assignment.mean(dim=1) * present).sum(-1).mean()
     assert row["group_mass_present"] == pytest.approx(float(mass))
+
+
+@pytest.mark.parametrize("setting,named", [("model.mask_head_scale=half", "mask_head_scale"),
+                                           ("warmup_steps=-1", "warmup_steps"),
+                                           ("model.assignment_loss_weight=-2", "assignment_loss_weight")])
+def test_cli_train_refuses_a_bad_training_setting_in_one_line(solos, tmp_path, setting, named):
+    from tests.test_separate import run_cli
+
+    r = run_cli("train", "--data-dir", solos, "--out", tmp_path / "run", "--set", setting)
+    assert r.returncode == 2, r.stderr
+    assert named in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_train_with_the_paper_settings_logs_their_diagnostics(solos, tmp_path):
+    import csv
+
+    from tests.test_separate import run_cli
+
+    sets = [f"model.{k}={v}" for k, v in TINY_MODEL.items()] + [f"audio.{k}={v}" for k, v in TINY_AUDIO_D.items()]
+    sets += ["optimizer=adam", "lr=0.003", "batch_size=4", "epochs=1", "steps_per_epoch=4", "checkpoint_every=4",
+             "val_mixtures=4", "diagnostics_every=2", "warmup_steps=0", "model.mask_head_scale=none",
+             "model.mask_bias=shared", "model.aux_loss_reduction=sum", "model.class_token_loss_on=encoder_output"]
+    r = run_cli("train", "--data-dir", solos, "--out", tmp_path / "run", *[a for s in sets for a in ("--set", s)])
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["model"]
+    assert config["mask_head_scale"] == "none" and config["class_token_loss_on"] == "encoder_output"
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv", newline="")))
+    assert [r["grad_class_token_patch_embed"] != "" for r in rows] == [False, True, False, True]
+    assert float(rows[1]["grad_class_token_patch_embed"]) > 0  # on the encoder's output it shapes the encoder
