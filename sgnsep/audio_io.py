@@ -7,7 +7,10 @@ run never leaves a half-written stem under the final name.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +54,12 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         raise InputAudioError(f"{path}: no such file.", hint="Check the path.")
     if path.is_dir():
         raise InputAudioError(f"{path} is a folder, not an audio file.")
+    check_regular_readable(path)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise InputAudioError(
-            f"{path}: not a readable audio file ({_sndfile_reason(exc)}).",
+            f"{path}: not a readable audio file ({read_failure_reason(path, exc)}).",
             hint="Use wav, flac, ogg or mp3; convert other formats first (e.g. with ffmpeg).",
         ) from None
     if info.frames <= 0:
@@ -77,9 +81,64 @@ UNKNOWN_FRAMES = 1 << 62
 READ_BLOCK_FRAMES = 1 << 20
 
 
+def check_regular_readable(path: Path) -> None:
+    """Refuse what cannot be read in blocks, before libsndfile sees it.
+
+    The open is non-blocking, so a FIFO with no writer is refused at once instead of blocking forever, and
+    its errno gives the real reason (libsndfile reports a permission problem as "System error.").
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except PermissionError:
+        raise InputAudioError(
+            f"{path}: permission denied.", hint="Make the file readable by you (e.g. chmod u+r), or copy it elsewhere."
+        ) from None
+    except OSError as exc:
+        raise InputAudioError(f"{path}: cannot be opened ({exc.strerror or exc}).", hint="Check the path.") from None
+    try:
+        mode = os.fstat(fd).st_mode
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(mode):
+        kind = "a pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+        raise InputAudioError(
+            f"{path} is {kind}, not a regular file: sgnsep reads audio in blocks and seeks, so it needs a file.",
+            hint="Save the audio to a file first (e.g. ffmpeg -i - audio.flac).",
+        )
+
+
 def _sndfile_reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text.split(":")[-1].strip() if ":" in text else text
+
+
+def read_failure_reason(path: Path, exc: Exception) -> str:
+    """libsndfile's reason, or the operating system's where libsndfile only says "System error."."""
+    reason = _sndfile_reason(exc)
+    if "system error" in reason.lower():
+        try:
+            with open(path, "rb") as fh:
+                fh.read(1)
+        except OSError as os_exc:
+            return os_exc.strerror or str(os_exc)
+    return reason
+
+
+def write_failure_reason(folder: Path, exc: Exception) -> str:
+    """Why a write into ``folder`` failed. libsndfile reports a full disk or a permission problem as
+    "System error."; then the folder itself is asked."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    reason = _sndfile_reason(exc)
+    if "system error" in reason.lower():
+        try:
+            if shutil.disk_usage(folder).free < (1 << 20):
+                return os.strerror(errno.ENOSPC)
+        except OSError:
+            pass
+        if not os.access(folder, os.W_OK):
+            return os.strerror(errno.EACCES)
+    return reason
 
 
 def read_block(path: Path, start: int, stop: int) -> np.ndarray:
@@ -99,7 +158,7 @@ def read_block(path: Path, start: int, stop: int) -> np.ndarray:
             data = np.concatenate(blocks) if blocks else np.zeros((0, fh.channels), np.float32)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise InputAudioError(
-            f"{path}: reading failed at sample {start} ({_sndfile_reason(exc)}).",
+            f"{path}: reading failed at sample {start} ({read_failure_reason(path, exc)}).",
             hint="The file is damaged; re-export or re-download it.",
         ) from None
     if data.shape[0] < stop - start:
@@ -193,10 +252,11 @@ class AtomicAudioWriter:
         try:
             self._file.write(np.ascontiguousarray(block.T))
             self.frames += block.shape[-1]
-        except Exception as exc:  # libsndfile reports a full disk as a generic error
+        except Exception as exc:
             self.abort()
             raise OutputError(
-                f"Writing {self.path} failed ({_sndfile_reason(exc)}).", hint="Check free disk space and permissions."
+                f"Writing {self.path} failed ({write_failure_reason(self.path.parent, exc)}).",
+                hint="Check free disk space and permissions.",
             ) from None
 
     def commit(self) -> None:
@@ -212,7 +272,7 @@ class AtomicAudioWriter:
         except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
             self.abort()
             raise OutputError(
-                f"Finishing {self.path} failed ({getattr(exc, 'strerror', None) or _sndfile_reason(exc)}).",
+                f"Finishing {self.path} failed ({write_failure_reason(self.path.parent, exc)}).",
                 hint="Check free disk space.",
             ) from None
 
@@ -244,7 +304,7 @@ def list_audio_files(inputs: list[Path]) -> list[Path]:
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = [p for p in walk_files(item) if p.suffix.lower() in AUDIO_EXTENSIONS]
             if not found:
                 raise InputAudioError(
                     f"{item}: the folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).",
@@ -254,3 +314,32 @@ def list_audio_files(inputs: list[Path]) -> list[Path]:
         else:
             files.append(item)
     return files
+
+
+def _unlistable(folder, exc: OSError) -> InputAudioError:
+    return InputAudioError(
+        f"{exc.filename or folder}: cannot list this folder ({exc.strerror or exc}).",
+        hint="Make it readable by you (e.g. chmod u+rx), or choose the files or folders you want.",
+    )
+
+
+def list_folder(folder: Path) -> list[Path]:
+    """The entries of ``folder``, sorted. One that cannot be listed is an input error naming it (a bare
+    PermissionError would reach the user as an internal error)."""
+    try:
+        return sorted(Path(folder).iterdir())
+    except OSError as exc:
+        raise _unlistable(folder, exc) from None
+
+
+def walk_files(folder: Path) -> list[Path]:
+    """Every file under ``folder``, sorted, links to folders not followed (as ``Path.rglob``). A subfolder that
+    cannot be listed is an error: skipping it would leave the user's files unprocessed without a word."""
+
+    def refuse(exc: OSError) -> None:
+        raise _unlistable(folder, exc)
+
+    found = []
+    for root, _, names in os.walk(folder, onerror=refuse):
+        found.extend(p for p in (Path(root) / n for n in names) if p.is_file())
+    return sorted(found)

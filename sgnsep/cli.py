@@ -144,7 +144,7 @@ MasksOpt = Annotated[
 
 @app.command(help=SEPARATE_HELP)
 def separate(
-    inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (wav, flac, ogg, mp3, ...).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files or folders (wav, flac, ogg, mp3, ...).", readable=False)],
     sources: Annotated[
         str,
         typer.Option(
@@ -358,7 +358,7 @@ def _render_detection(timeline, console: Console) -> None:
 
 @app.command(help=DETECT_HELP)
 def detect(
-    file: Annotated[Path, typer.Argument(help="An audio file (wav, flac, ogg, mp3, ...).")],
+    file: Annotated[Path, typer.Argument(help="An audio file (wav, flac, ogg, mp3, ...).", readable=False)],
     model: ModelOpt = "",
     threshold: Annotated[float, typer.Option("--threshold", help="Presence probability a class must reach.")] = 0.5,
     min_seconds: Annotated[
@@ -447,7 +447,7 @@ accuracy in the full embedding space. Layouts: solos DIR/<class>/*.wav, or stems
 
 @app.command(help=EMBED_HELP)
 def embed(
-    folder: Annotated[Path, typer.Argument(help="Folder of clips: DIR/<class>/*.wav (or stems DIR/<track>/<class>.wav).")],
+    folder: Annotated[Path, typer.Argument(help="Folder of clips: DIR/<class>/*.wav (or stems DIR/<track>/<class>.wav).", readable=False)],
     model: ModelOpt = "",
     out_png: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("embeddings.png"),
     csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Also write the 2-D points (path, class, x, y) as CSV.")] = None,
@@ -590,7 +590,7 @@ N distinct classes drawn from --seed, each scaled by 1/N, 65535-sample segments,
 @app.command("eval", help=EVAL_HELP)
 def eval_command(
     model: ModelsOpt = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Stems or solos folder.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Stems or solos folder.", readable=False)] = None,
     dataset: Annotated[str, typer.Option("--dataset", help="stems, solos, or auto (detect).")] = "auto",
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: sdr, sir, sar, si-sdr.")] = "sdr,sir,sar,si-sdr",
     sources: Annotated[str, typer.Option("--sources", "-s", help="Only these classes (comma-separated).")] = "",
@@ -611,7 +611,7 @@ def eval_command(
 ):
     from rich.progress import Progress
 
-    from sgnsep import evaluate as ev
+    from sgnsep import audio_io, evaluate as ev
     from sgnsep.separator import Separator
 
     try:
@@ -646,7 +646,8 @@ def eval_command(
         for s in seps[1:] if wanted else []:
             s.class_indices(wanted)  # each model must know every class asked for
         if dataset == "auto":
-            dataset = "solos" if any((data_dir / c).is_dir() for c in classes) else "stems"
+            folders = {p.name for p in audio_io.list_folder(data_dir) if p.is_dir()}
+            dataset = "solos" if any(c in folders for c in classes) else "stems"
         if dataset == "stems":
             # Read track by track (not all at once): memory stays that of one track.
             examples = ev.stems_examples(data_dir, classes, sep.meta.audio, wanted)
@@ -657,7 +658,7 @@ def eval_command(
             )
         else:
             raise UsageError(f"Unknown --dataset '{dataset}'; use stems, solos or auto.")
-        total = sum(p.is_dir() for p in data_dir.iterdir()) if dataset == "stems" else segments
+        total = sum(p.is_dir() for p in audio_io.list_folder(data_dir)) if dataset == "stems" else segments
         info = {"dir": str(data_dir), "dataset": dataset, "sample_rate": sep.sample_rate}
         if dataset == "solos":
             info.update(num_sources=num_sources, seed=seed, split=split, segment_samples=sep.meta.audio.segment_samples)
@@ -750,8 +751,8 @@ def train(
     dataset: Annotated[
         str, typer.Option("--dataset", help="synth (offline corpus), solos, stems, music, music21, fuss, musdb18 or vggsound.")
     ] = "solos",
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset folder.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON file of training settings.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset folder.", readable=False)] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON file of training settings.", readable=False)] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="key=value override (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped.")] = False,
     init_from: Annotated[
@@ -940,7 +941,8 @@ PUSH_HELP = (
 def push(
     model: Annotated[
         Path,
-        typer.Option("--model", "-m", help="Checkpoint folder (config.json + model.safetensors), e.g. runs/x/best."),
+        typer.Option("--model", "-m", help="Checkpoint folder (config.json + model.safetensors), e.g. runs/x/best.",
+                     readable=False),
     ],
     repo: Annotated[str, typer.Option("--repo", "-r", help="Hub repo id owner/name\\[@branch]; created if missing.")],
     revision: Annotated[

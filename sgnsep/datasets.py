@@ -122,7 +122,7 @@ def _read_frames(path: Path, start: int, stop: int) -> np.ndarray:
             data = fh.read(stop - start, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise InputAudioError(
-            f"{path}: reading samples {start}-{stop} failed ({audio_io._sndfile_reason(exc)}).",
+            f"{path}: reading samples {start}-{stop} failed ({audio_io.read_failure_reason(path, exc)}).",
             hint="Re-export or re-download the file, or delete it.",
         ) from None
     if not np.isfinite(data).all():
@@ -372,7 +372,7 @@ class SolosDataset(ClipDataset):
         self.split, self.sample_rate = split, sample_rate
         if not self.root.is_dir():
             raise UsageError(f"Data folder {self.root} does not exist.", hint="Pass --data-dir DIR (solos layout).")
-        found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        found = sorted(p.name for p in audio_io.list_folder(self.root) if p.is_dir() and not p.name.startswith("."))
         self.classes = list(classes) if classes else found
         unknown = [c for c in self.classes if c not in found]
         if unknown:
@@ -380,7 +380,7 @@ class SolosDataset(ClipDataset):
         splits = self._metadata_splits()
         candidates = []
         for ci, cls in enumerate(self.classes):
-            paths = [p for p in sorted((self.root / cls).iterdir()) if p.suffix.lower() in audio_io.AUDIO_EXTENSIONS]
+            paths = [p for p in audio_io.list_folder(self.root / cls) if p.suffix.lower() in audio_io.AUDIO_EXTENSIONS]
             rels = [p.relative_to(self.root).as_posix() for p in paths]
             fallback = rank_splits([r for r in rels if r not in splits])
             for path, rel in zip(paths, rels):
@@ -647,10 +647,9 @@ class _Entry:
 def _audio_files(folder: Path) -> dict[str, list[Path]]:
     """stem -> files in ``folder`` (one listing, no recursion)."""
     out: dict[str, list[Path]] = {}
-    try:
-        items = sorted(folder.iterdir())
-    except OSError:
+    if not folder.is_dir():  # a class of the official lists that was not downloaded
         return out
+    items = audio_io.list_folder(folder)
     for p in items:
         if p.is_file() and not p.name.startswith("."):
             out.setdefault(p.stem, []).append(p)
@@ -747,8 +746,8 @@ def _load_solos(root, *, split, sample_rate, min_samples, classes=None, cache_by
     root = Path(root)
     has_audio = any(
         p.suffix.lower() in audio_io.AUDIO_EXTENSIONS
-        for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-        for p in d.iterdir()
+        for d in audio_io.list_folder(root) if d.is_dir() and not d.name.startswith(".")
+        for p in audio_io.list_folder(d)
     )
     if not has_audio:
         raise DatasetNotFound("solos", root, f"{root} has no <class>/<clip>.wav files.")
@@ -761,7 +760,7 @@ def _load_solos(root, *, split, sample_rate, min_samples, classes=None, cache_by
 
 
 def _list_stems(root: Path, *, name: str = "stems") -> tuple[list[_Entry], list[str]]:
-    tracks = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    tracks = [p for p in audio_io.list_folder(root) if p.is_dir() and not p.name.startswith(".")]
     split_of = rank_splits([t.name for t in tracks])
     entries, names = [], set()
     for track in tracks:
@@ -892,8 +891,8 @@ def _fuss_examples(base: Path, folder: str) -> list[tuple[str, list[str]]]:
         return out
     split_dir = base / folder
     if split_dir.is_dir():
-        for src_dir in sorted(split_dir.glob("*_sources")):
-            files = sorted(p.relative_to(base).as_posix() for p in src_dir.iterdir() if p.suffix.lower() == ".wav")
+        for src_dir in [d for d in audio_io.list_folder(split_dir) if d.name.endswith("_sources")]:
+            files = sorted(p.relative_to(base).as_posix() for p in audio_io.list_folder(src_dir) if p.suffix.lower() == ".wav")
             out.append((src_dir.name[: -len("_sources")], files))
     return out
 
@@ -956,7 +955,7 @@ def _list_musdb(root: Path) -> tuple[list[_Entry], list[str]]:
         if not d.is_dir():
             continue
         stem_mp4 += list(d.glob("*.stem.mp4"))
-        for track in sorted(p for p in d.iterdir() if p.is_dir()):
+        for track in [p for p in audio_io.list_folder(d) if p.is_dir()]:
             on_disk = _audio_files(track)
             for src in MUSDB_SOURCES:
                 path, reason, key = _pick_audio(on_disk.get(src, []), root)

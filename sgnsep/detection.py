@@ -69,9 +69,13 @@ def window_starts(total: int, segment: int, hop: int) -> list[int]:
     return starts
 
 
+# A hop longer than the file gives one window anyway; the cap keeps hop * sample rate a finite integer.
+MAX_HOP_SECONDS = 24 * 3600.0
+
+
 def check_settings(hop_seconds: float, threshold: float, min_seconds: float) -> None:
-    if not (math.isfinite(hop_seconds) and hop_seconds > 0):
-        raise UsageError(f"--hop must be a positive number of seconds, got {hop_seconds}.")
+    if not (math.isfinite(hop_seconds) and 0 < hop_seconds <= MAX_HOP_SECONDS):
+        raise UsageError(f"--hop must be a positive number of seconds up to {MAX_HOP_SECONDS:g}, got {hop_seconds}.")
     if not (0.0 < threshold < 1.0):
         raise UsageError(f"--threshold must be a probability strictly between 0 and 1, got {threshold}.")
     if not (math.isfinite(min_seconds) and min_seconds >= 0):
@@ -203,6 +207,14 @@ def detect(
     check_settings(hop_seconds, threshold, min_seconds)
     audio = separator.meta.audio
     rate, segment = audio.sample_rate, audio.segment_samples
+    # Windows closer than one STFT frame see the same frames: finer hops only multiply the work (--hop 1e-6
+    # would make one window per sample).
+    min_hop = audio.hop_length / rate
+    if hop_seconds < min_hop:
+        raise UsageError(
+            f"--hop {hop_seconds:g} s is finer than the model's time resolution (one STFT frame, {min_hop:.4f} s).",
+            hint=f"Use --hop {math.ceil(min_hop * 1e4) / 1e4:g} or more (default {DEFAULT_HOP_SECONDS:g}).",
+        )
     hop = max(1, round(hop_seconds * rate))
     starts = window_starts(source.total, segment, hop)
     per_block = max(1, int(block_seconds * rate) // hop)  # windows read from one block of the file

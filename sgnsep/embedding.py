@@ -67,7 +67,7 @@ def find_clips(
     if layout not in LAYOUTS:
         raise UsageError(f"Unknown --layout '{layout}'; use {', '.join(LAYOUTS)}.")
     known = {c.lower(): c for c in model_classes}
-    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    folders = [p for p in audio_io.list_folder(root) if p.is_dir()]
     if layout == "auto":
         layout = "solos" if any(p.name.lower() in known for p in folders) else "stems"
     by_class: dict[str, list[Path]] = {}
@@ -77,10 +77,10 @@ def find_clips(
             if folder.name.lower() not in known:
                 skipped.add(folder.name)
                 continue
-            files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in audio_io.AUDIO_EXTENSIONS]
+            files = [p for p in audio_io.walk_files(folder) if p.suffix.lower() in audio_io.AUDIO_EXTENSIONS]
             by_class.setdefault(known[folder.name.lower()], []).extend(files)
         else:
-            for p in sorted(folder.iterdir()):
+            for p in audio_io.list_folder(folder):
                 if not (p.is_file() and p.suffix.lower() in audio_io.AUDIO_EXTENSIONS) or p.stem.lower() == "mixture":
                     continue
                 if p.stem.lower() in known:

@@ -77,13 +77,13 @@ def stems_examples(
     Stems of classes the model does not know are skipped (they still belong to the mixture if it is given;
     otherwise the mixture is the sum of every stem in the folder).
     """
-    tracks = sorted(p for p in root.iterdir() if p.is_dir())
+    tracks = [p for p in audio_io.list_folder(root) if p.is_dir()]
     if not tracks:
         raise UsageError(f"{root}: no track folders found.", hint="The stems layout is DIR/<track>/<class>.wav.")
     known = {c.lower(): c for c in model_classes}
     wanted = {s.lower() for s in sources} if sources else None
     for track in tracks:
-        files = {p.stem.lower(): p for p in sorted(track.iterdir()) if p.suffix.lower() in audio_io.AUDIO_EXTENSIONS}
+        files = {p.stem.lower(): p for p in audio_io.list_folder(track) if p.suffix.lower() in audio_io.AUDIO_EXTENSIONS}
         mixture_path = files.pop("mixture", None)
         if not files:
             continue
@@ -129,7 +129,7 @@ def solos_examples(
     65535-sample segments, drawn deterministically from ``seed``."""
     from sgnsep.datasets import SolosDataset, sample_mixture
 
-    folders = {p.name for p in root.iterdir() if p.is_dir()}
+    folders = {p.name for p in audio_io.list_folder(root) if p.is_dir()}
     classes = [c for c in model_classes if c in folders and (not sources or c in sources)]
     if len(classes) < num_sources:
         raise UsageError(

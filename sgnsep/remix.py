@@ -28,7 +28,9 @@ MAX_GAIN_DB = 40.0  # a larger boost is surely a typo; -inf (or "mute") silences
 LIMITED_PEAK = 10 ** (-1 / 20)  # -1 dBFS, where a remix that would clip is brought down to
 _BLOCK_FRAMES = 1 << 18
 
-_GAIN = re.compile(r"^\s*([^=]+?)\s*=\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+|inf)|mute)\s*(?:db)?\s*$", re.IGNORECASE)
+_GAIN = re.compile(
+    r"^\s*([^=]+?)\s*=\s*([+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|inf)|mute)\s*(?:db)?\s*$", re.IGNORECASE
+)
 
 
 def parse_gains(text: str) -> dict[str, float]:

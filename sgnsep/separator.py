@@ -134,6 +134,11 @@ class FileResult:
         return self.seconds / self.elapsed if self.elapsed > 0 else float("inf")
 
 
+def _class_key(name: str) -> str:
+    """A class name as matched against what users type: case, spaces, hyphens and underscores do not count."""
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
 class Separator:
     """Separates the classes a user names from audio, with one loaded SGN checkpoint.
 
@@ -207,18 +212,29 @@ class Separator:
         dupes = [n for n in names if n in seen or seen.add(n)]
         if dupes:
             raise UsageError(f"Class '{dupes[0]}' is asked for twice; name each class once.")
-        lookup = {c.lower(): i for i, c in enumerate(self.classes)}
+        exact = {c.lower(): i for i, c in enumerate(self.classes)}
+        loose: dict[str, list[int]] = {}  # "Low Tone", "low-tone" and "low_tone" all find class "low-tone"
+        for i, c in enumerate(self.classes):
+            loose.setdefault(_class_key(c), []).append(i)
         out = []
         for n in names:
-            key = n.lower().replace(" ", "_").replace("-", "_")
-            if key not in lookup:
-                close = difflib.get_close_matches(key, list(lookup), n=1, cutoff=0.5)
-                hint = f" Did you mean '{self.classes[lookup[close[0]]]}'?" if close else ""
+            if n.lower() in exact:
+                out.append(exact[n.lower()])
+                continue
+            found = loose.get(_class_key(n), [])
+            if len(found) > 1:
+                raise UsageError(
+                    f"'{n}' could mean any of the classes {', '.join(repr(self.classes[i]) for i in found)} "
+                    f"of model '{self.name}'.", hint="Write the class name exactly as the model has it.",
+                )
+            if not found:
+                close = difflib.get_close_matches(_class_key(n), list(loose), n=1, cutoff=0.5)
+                hint = f" Did you mean '{self.classes[loose[close[0]][0]]}'?" if close else ""
                 raise UsageError(
                     f"Model '{self.name}' has no class '{n}'.{hint}",
                     hint=f"Its classes: {', '.join(self.classes)}.",
                 )
-            out.append(lookup[key])
+            out.append(found[0])
         again = [i for i, idx in enumerate(out) if idx in out[:i]]  # "low,LOW": one class, twice
         if again:
             raise UsageError(f"Class '{self.classes[out[again[0]]]}' is asked for twice; name each class once.")

@@ -110,13 +110,15 @@ print(json.dumps({"codes": codes, "sgnsep": sgnsep.__file__}))
 """
 
 
-def run_cli_many(cases: list[list], workdir: Path, *, env: dict | None = None, cwd: Path | None = None):
+def run_cli_many(cases: list[list], workdir: Path, *, env: dict | None = None, cwd: Path | None = None,
+                 preexec_fn=None):
     """Run many ``sgnsep`` command lines, each in its own forked process, after one import of sgnsep.
 
     Returns a list of CompletedProcess (args, returncode, stdout, stderr) in the order of ``cases``.
+    ``preexec_fn`` runs in the process that forks them (e.g. to drop privileges for all of them).
     """
     if not hasattr(os, "fork"):
-        return [run_cli(*args, env=env, cwd=cwd) for args in cases]
+        return [run_cli(*args, env=env, cwd=cwd, preexec_fn=preexec_fn) for args in cases]
     logs = workdir / "cli-logs"
     logs.mkdir(parents=True, exist_ok=True)
     spec = {
@@ -125,7 +127,7 @@ def run_cli_many(cases: list[list], workdir: Path, *, env: dict | None = None, c
     }
     r = subprocess.run(
         [sys.executable, "-c", _FORK_DRIVER], input=json.dumps(spec), capture_output=True, text=True,
-        env=cli_env(), timeout=600,
+        env=cli_env(), timeout=600, preexec_fn=preexec_fn,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(r.stdout.strip().splitlines()[-1])
