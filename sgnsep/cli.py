@@ -910,6 +910,7 @@ def pull(
     from sgnsep.checkpoint import read_meta
     from sgnsep.registry import REGISTRY
 
+    _show_library_warnings()  # e.g. that a damaged cached file is being downloaded again
     try:
         if repo in REGISTRY:
             repo_id, revision = REGISTRY[repo].repo_id, REGISTRY[repo].revision
