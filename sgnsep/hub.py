@@ -957,7 +957,7 @@ def push_checkpoint(
         num_parameters = sum(p.numel() for p in loaded.model.parameters())
         files[CARD_FILE] = model_card(
             meta, repo_id=repo_id, num_parameters=num_parameters, weights_bytes=len(weights_bytes),
-            weights_sha256=weights_sha256,
+            weights_sha256=weights_sha256, where=str(folder / CONFIG_NAME),
         ).encode("utf-8")
     del loaded  # the model itself is not needed any more
 
