@@ -131,7 +131,7 @@ def read_meta(folder: Path) -> CheckpointMeta:
         raise ModelError(f"{config_path} is not valid JSON ({exc}).", hint="Re-download or re-train the model.") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits (Python's limit)
         raise ModelError(f"{config_path} is not valid JSON ({exc}).", hint="Re-download or re-train the model.") from None
     except RecursionError:  # a hostile file of deeply nested brackets
         raise ModelError(f"{config_path} is nested too deeply to be a checkpoint config.",

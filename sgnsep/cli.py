@@ -911,6 +911,7 @@ def pull(
     from sgnsep.checkpoint import read_meta
     from sgnsep.registry import REGISTRY
 
+    _show_library_warnings()  # e.g. that a damaged cached file is being downloaded again
     try:
         if repo in REGISTRY:
             repo_id, revision = REGISTRY[repo].repo_id, REGISTRY[repo].revision
@@ -984,7 +985,9 @@ def push(
             highlight=False,
             soft_wrap=True,
         )
-    sources = ",".join(result.classes[:2]) or "CLASSES"
+    from sgnsep.model_card import sources_argument
+
+    sources = sources_argument(result.classes[:2]) if result.classes else "CLASSES"  # quoted: names may hold $(...)
     err.print(f"Use it with: sgnsep separate song.wav --sources {escape(sources)} --model {escape(spec)}",
               highlight=False, soft_wrap=True)
     sys.stdout.write(f"{result.commit_url}\n")

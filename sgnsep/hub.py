@@ -1,8 +1,8 @@
 """Fetch sgnsep checkpoints from the Hugging Face Hub, and publish them (:func:`push_checkpoint`).
 
 A checkpoint is a Hub model repo (or a local folder) holding ``config.json`` and ``model.safetensors``
-(optionally ``README.md``). Files are fetched with :func:`huggingface_hub.hf_hub_download`, so the standard
-Hugging Face cache and settings apply unchanged:
+(optionally ``README.md``). Files go into the standard Hugging Face cache, in its usual layout, so the cache and the
+settings other Hugging Face tools use apply unchanged:
 
 * the cache lives in ``HF_HUB_CACHE`` (default ``$HF_HOME/hub``, i.e. ``~/.cache/huggingface/hub``),
 * ``owner/name@revision`` pins a branch, a tag or a 40-hex commit id,
@@ -10,16 +10,26 @@ Hugging Face cache and settings apply unchanged:
 * ``HF_HUB_OFFLINE=1`` never touches the network and uses the cache only.
 
 huggingface_hub reads its environment variables once, when it is imported. :func:`download_checkpoint` reads
-``HF_ENDPOINT``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` again at call time (falling back to the library's
-values), so a value set after import (e.g. by a test, or by the CLI before calling in) is honoured too.
+``HF_ENDPOINT``, ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_HUB_ETAG_TIMEOUT`` and ``HF_HUB_DOWNLOAD_TIMEOUT`` again
+at call time (falling back to the library's values), so a value set after import (e.g. by a test, or by the CLI
+before calling in) is honoured too.
 
 Every failure is raised as :class:`sgnsep.errors.ModelError` with one actionable message.
 
-Fail-fast note: when the Hub cannot be reached and the file is not cached, ``hf_hub_download`` (huggingface_hub 2.x)
-retries the metadata request with a 60 s timeout and exponential back-off (about half a minute or more). To fail in a
-few seconds instead, :func:`download_checkpoint` first probes the Hub with a single HEAD request for ``config.json``
-(connect timeout :data:`CONNECT_TIMEOUT_S`, no retries). If the Hub is unreachable it goes straight to the cache
-(``local_files_only=True``); otherwise it calls ``hf_hub_download`` as usual.
+Verified downloads: the bytes are fetched by :mod:`sgnsep.hub_fetch` rather than ``hf_hub_download`` (which accepts
+any bytes of the announced length into the cache, and never checks a cached file again). Each file's length and
+checksum are checked against the Hub's metadata (``get_hf_file_metadata``: the sha256 of an LFS file, the git blob
+id of others), the weights are parsed as safetensors and the config as JSON, and only then is the file renamed into
+the cache. Cached files are checked the same way each time they are used: a damaged one is removed and downloaded
+again (or reported, offline or when the Hub cannot be reached).
+
+Time limits (the fail-fast note): a connection must open within :data:`CONNECT_TIMEOUT_S` (or
+``HF_HUB_ETAG_TIMEOUT`` if lower); a metadata request must be answered within ``HF_HUB_ETAG_TIMEOUT`` (default 10 s)
+more, with no retries, after which the cache is used (as when the Hub is down), so an unreachable Hub costs seconds,
+not the library's half a minute of retries; a file transfer must bring at least ``SGNSEP_HUB_MIN_RATE`` bytes per
+second (default 1000; 0 turns this off) on average over every ``HF_HUB_DOWNLOAD_TIMEOUT`` seconds (default 10, also
+the longest a read may wait); and a whole checkpoint fetch must end within ``SGNSEP_HUB_TIMEOUT`` seconds (default
+3600), so a server that trickles a byte every few seconds is given up on.
 
 Publishing: :func:`push_checkpoint` validates a checkpoint folder strictly, then commits exactly its ``config.json``
 and ``model.safetensors`` plus a generated model card ``README.md`` (:mod:`sgnsep.model_card`) with
@@ -30,10 +40,12 @@ it picks), ``HF_ENDPOINT`` and the usual token sources (``HF_TOKEN``, ``hf auth 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 from pathlib import Path
 
+from sgnsep import hub_fetch
 from sgnsep.errors import ModelError
 
 __all__ = [
@@ -52,6 +64,8 @@ CHECKPOINT_FILES: tuple[str, ...] = ("config.json", "model.safetensors")
 
 #: Seconds allowed to open a connection to the Hub before it is considered unreachable.
 CONNECT_TIMEOUT_S: float = 5.0
+
+log = logging.getLogger(__name__)
 
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 # One part of a repo id: ASCII letters, digits, '-', '_', '.'; starting and ending with a letter or digit.
@@ -181,6 +195,17 @@ def _connect_timeout() -> float:
     return min(CONNECT_TIMEOUT_S, _etag_timeout())
 
 
+def _download_timeout() -> float:
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT")
+    try:
+        seconds = float(value) if value else float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+    except ValueError:
+        seconds = float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+    return seconds if seconds > 0 else float(constants.DEFAULT_DOWNLOAD_TIMEOUT)
+
+
 def _one_line(exc: BaseException, limit: int = 160) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
@@ -223,6 +248,10 @@ def _hub_unreachable_reason(exc: BaseException | None) -> str | None:
 
     if isinstance(exc, OfflineModeIsEnabled):
         return "offline mode is enabled (HF_HUB_OFFLINE)"
+    if isinstance(exc, hub_fetch.NoAnswer):
+        return f"it did not answer within {exc.seconds:g} s; HF_HUB_ETAG_TIMEOUT sets how long to wait"
+    if isinstance(exc, hub_fetch.DeadlineExceeded):
+        return f"no answer within the {exc.timeout_s:g} s that SGNSEP_HUB_TIMEOUT allows"
     if isinstance(exc, httpx2.ProxyError):
         return f"the proxy refused the connection: {_one_line(exc)}"
     if isinstance(exc, httpx2.ConnectTimeout):
@@ -231,26 +260,6 @@ def _hub_unreachable_reason(exc: BaseException | None) -> str | None:
         return f"the Hub did not answer in time ({_one_line(exc)})"
     if isinstance(exc, httpx2.TransportError):
         return _one_line(exc)
-    return None
-
-
-def _probe_hub(ctx: _Context, revision: str | None) -> BaseException | None:
-    """One HEAD request for config.json, short connect timeout, no retries.
-
-    Returns the connectivity error if the Hub cannot be reached, else None (whatever the answer: errors such as
-    "repo not found" are left to hf_hub_download, which raises them with the library's own semantics).
-    """
-    import httpx2
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-
-    url = hf_hub_url(ctx.repo_id, CHECKPOINT_FILES[0], revision=revision, endpoint=ctx.endpoint)
-    timeout = httpx2.Timeout(_etag_timeout(), connect=_connect_timeout())
-    try:
-        get_hf_file_metadata(url, timeout=timeout, endpoint=ctx.endpoint)  # type: ignore[arg-type]
-    except _connectivity_errors() as exc:
-        return exc
-    except Exception:  # answered, but with an error: hf_hub_download reports it
-        return None
     return None
 
 
@@ -263,39 +272,140 @@ class _FileFetchError(Exception):
         self.error = error
 
 
-def _fetch(ctx: _Context, revision: str | None, *, local_files_only: bool) -> Path:
-    """hf_hub_download every checkpoint file; all from the commit the first one resolved to."""
+class _DamagedCache(Exception):
+    """A cached checkpoint file failed its check and was removed (internal: the caller decides what follows)."""
+
+    def __init__(self, filename: str, problem: str):
+        super().__init__(filename, problem)
+        self.filename = filename
+        self.problem = problem
+
+
+def _from_cache(ctx: _Context, revision: str | None) -> Path:
+    """The cached snapshot of ``revision`` (no network), every file checked (:func:`sgnsep.hub_fetch.cached_problem`).
+
+    Raises _FileFetchError when a file is not cached, _DamagedCache (after removing it) when one is damaged.
+    """
     from huggingface_hub import hf_hub_download
 
+    storage = hub_fetch.storage_folder(ctx.cache_dir, ctx.repo_id)
     snapshot: Path | None = None
     for filename in CHECKPOINT_FILES:
         try:
-            path = Path(
-                hf_hub_download(
-                    ctx.repo_id,
-                    filename,
-                    revision=revision,
-                    cache_dir=ctx.cache_dir,
-                    endpoint=ctx.endpoint,
-                    etag_timeout=_etag_timeout(),
-                    local_files_only=local_files_only,
-                )
-            )
+            path = Path(hf_hub_download(ctx.repo_id, filename, revision=revision, cache_dir=ctx.cache_dir,
+                                        endpoint=ctx.endpoint, local_files_only=True))
         except Exception as exc:  # noqa: BLE001 - mapped to ModelError by the caller
             raise _FileFetchError(filename, exc) from exc
+        problem = hub_fetch.cached_problem(path, filename)
+        if problem is not None:
+            hub_fetch.discard_cached(storage, path)
+            raise _DamagedCache(filename, problem)
         if snapshot is None:
             snapshot = path.parent
-            # Pin the remaining files to the commit config.json came from, so a branch that moves in between cannot
-            # mix files of two commits (and cached files then resolve without any network call).
+            # Pin the weights to the commit config.json came from (a ref may have moved since).
             if is_commit_hash(snapshot.name):
                 revision = snapshot.name
-        elif path.parent != snapshot:  # pragma: no cover - defensive, hf_hub_download keeps one folder per commit
-            raise ModelError(
-                f"The files of '{ctx.spec}' were cached in two different snapshot folders ({snapshot} and "
-                f"{path.parent}).",
-                hint=f"Delete the cached copy under {ctx.cache_dir} and download it again.",
-            )
     assert snapshot is not None
+    return snapshot
+
+
+def _damaged_error(failure: _DamagedCache, ctx: _Context, *, offline: bool,
+                   unreachable: BaseException | None) -> ModelError:
+    what = (f"The cached copy of '{failure.filename}' of '{ctx.spec}' in {ctx.cache_dir} was damaged "
+            f"({failure.problem}) and has been removed")
+    if offline:
+        return ModelError(f"{what}; offline mode is on (HF_HUB_OFFLINE=1 or local files only), so no good copy can "
+                          f"be downloaded.",
+                          hint="Unset HF_HUB_OFFLINE and run the command again to download it. " + ctx.fallback_hint())
+    reason = _hub_unreachable_reason(unreachable) or _one_line(unreachable or Exception("no answer"))
+    return ModelError(f"{what}, and the Hub at {ctx.endpoint} cannot be reached to download a good copy ({reason}).",
+                      hint="Check the network connection, proxy, or the HF_ENDPOINT setting, and run the command "
+                      "again. " + ctx.fallback_hint())
+
+
+def _not_cached_error(head_error: BaseException, ctx: _Context, filename: str) -> ModelError:
+    """The Hub did not give the metadata of ``filename`` and there is no (good) cached copy."""
+    from huggingface_hub.errors import FileMetadataError, HfHubHTTPError
+
+    if isinstance(head_error, (HfHubHTTPError, FileMetadataError)):
+        return _model_error(head_error, ctx, filename, offline=False, not_cached=True)
+    if isinstance(head_error, hub_fetch.DeadlineExceeded):
+        return _model_error(head_error, ctx, filename, offline=False)
+    reason = _hub_unreachable_reason(head_error) or _one_line(head_error)
+    return ModelError(
+        f"Cannot reach the Hugging Face Hub at {ctx.endpoint} ({reason}) and '{filename}' of '{ctx.spec}' is not in "
+        f"the cache at {ctx.cache_dir}.",
+        hint="Check the network connection, proxy, or the HF_ENDPOINT setting. " + ctx.fallback_hint(),
+    )
+
+
+def _soft_metadata_errors() -> tuple[type[BaseException], ...]:
+    """Metadata failures after which a cached copy is used, as hf_hub_download does: the Hub cannot be reached, does
+    not answer (in time), answers an HTTP error (down, 401 private repo without a token, not a Hub); but not "this
+    revision or file does not exist", which the Hub says for sure."""
+    import httpx2
+    from huggingface_hub.errors import FileMetadataError, HfHubHTTPError
+
+    return (httpx2.TransportError, hub_fetch.NoAnswer, hub_fetch.DeadlineExceeded, HfHubHTTPError, FileMetadataError)
+
+
+def _hard_metadata_errors() -> tuple[type[BaseException], ...]:
+    from huggingface_hub.errors import RemoteEntryNotFoundError, RevisionNotFoundError
+
+    return (RevisionNotFoundError, RemoteEntryNotFoundError)
+
+
+def _from_hub(ctx: _Context, revision: str | None, limits) -> Path:
+    """Fetch every checkpoint file online: metadata from the Hub, bytes checked before they enter the cache; a cached
+    copy is checked and reused (or replaced when damaged). Falls back to the cache when the Hub cannot be asked."""
+    storage = hub_fetch.storage_folder(ctx.cache_dir, ctx.repo_id)
+    commit: str | None = None
+    snapshot: Path | None = None
+    for filename in CHECKPOINT_FILES:
+        try:
+            remote = hub_fetch.remote_file(ctx.repo_id, filename, commit or revision, endpoint=ctx.endpoint,
+                                           limits=limits)
+        except _hard_metadata_errors() as exc:
+            raise _model_error(exc, ctx, filename, offline=False) from exc
+        except _soft_metadata_errors() as exc:
+            if commit is None:  # nothing asked yet: the checkpoint as cached for this revision, if it is
+                try:
+                    return _from_cache(ctx, revision)
+                except _DamagedCache as failure:
+                    raise _damaged_error(failure, ctx, offline=False, unreachable=exc) from None
+                except _FileFetchError as failure:
+                    raise _not_cached_error(exc, ctx, failure.filename) from exc
+            try:  # config.json came from the Hub: the weights of that commit, if cached
+                snapshot = _from_cache(ctx, commit)
+                break
+            except _DamagedCache as failure:
+                raise _damaged_error(failure, ctx, offline=False, unreachable=exc) from None
+            except _FileFetchError:
+                raise _not_cached_error(exc, ctx, filename) from exc
+        except Exception as exc:  # noqa: BLE001 - every library / network failure becomes one message
+            raise _model_error(exc, ctx, filename, offline=False) from exc
+        if commit is not None and remote.commit != commit:
+            raise ModelError(
+                f"The Hub at {ctx.endpoint} answered commit {remote.commit} for '{filename}' of '{ctx.spec}' when "
+                f"asked for commit {commit}.",
+                hint="Check HF_ENDPOINT (a mirror must serve the files of the commit asked for) and run the command "
+                "again.",
+            )
+        try:
+            path = hub_fetch.fetch(storage, remote, limits, spec=ctx.spec)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every library / network / disk failure becomes one message
+            raise _model_error(exc, ctx, filename, offline=False) from exc
+        commit, snapshot = remote.commit, path.parent
+    assert commit is not None and snapshot is not None
+    if not is_commit_hash(revision or "main"):
+        # Written once every file is in place: a branch whose weights did not arrive keeps leading to the last
+        # snapshot that is complete, for offline use.
+        try:
+            hub_fetch.write_ref(storage, revision or "main", commit)
+        except OSError as exc:
+            raise _model_error(exc, ctx, None, offline=False) from exc
     return snapshot
 
 
@@ -319,6 +429,9 @@ def _model_error(exc: BaseException, ctx: _Context, filename: str | None, *, off
     no_copy = f", and there is no cached copy in {ctx.cache_dir}" if not_cached else ""
     rev = ctx.revision or "main"
     what_file = f"'{filename}' of " if filename else ""
+
+    if isinstance(exc, hub_fetch.FetchError):
+        return _fetch_error(exc, ctx)
 
     if isinstance(exc, GatedRepoError):
         return ModelError(
@@ -416,6 +529,51 @@ def _model_error(exc: BaseException, ctx: _Context, filename: str | None, *, off
     )
 
 
+def _fetch_error(exc: BaseException, ctx: _Context) -> ModelError:
+    """The message of a failure found by sgnsep.hub_fetch: too slow, too late, other bytes than announced."""
+    name = f"'{exc.filename}' of '{ctx.spec}'"
+    nothing = "The file was not added to the cache (a partial download is never kept)."
+    if isinstance(exc, hub_fetch.DeadlineExceeded):
+        got = f" ({exc.received:,} of {exc.size:,} bytes had arrived)" if exc.size is not None else ""
+        return ModelError(
+            f"Fetching {name} from {ctx.endpoint} did not finish within {exc.timeout_s:g} s{got}. {nothing}",
+            hint="On a slow connection allow more time with SGNSEP_HUB_TIMEOUT=SECONDS (default "
+            f"{hub_fetch.DEFAULT_TIMEOUT_S:g}) and run the command again; otherwise check the network, proxy or "
+            "HF_ENDPOINT. " + ctx.fallback_hint(),
+        )
+    if isinstance(exc, hub_fetch.TooSlow):
+        return ModelError(
+            f"Downloading {name} from {ctx.endpoint} was too slow: {exc.received:,} bytes in the last "
+            f"{exc.seconds:.1f} s, below the minimum of {exc.min_rate:g} bytes/s. {nothing}",
+            hint="Check the network, proxy or HF_ENDPOINT and run the command again; on a link that slow lower "
+            "SGNSEP_HUB_MIN_RATE=BYTES_PER_SECOND (0 turns the check off; HF_HUB_DOWNLOAD_TIMEOUT sets the window, "
+            "in seconds). " + ctx.fallback_hint(),
+        )
+    if isinstance(exc, hub_fetch.BadDownload):
+        return ModelError(
+            f"The server at {ctx.endpoint} sent other bytes for {name} than it announced ({exc.detail}). {nothing}",
+            hint="Run the command again; if it happens again, a mirror or proxy between you and the Hub is altering "
+            "files: check HF_ENDPOINT and HTTP(S)_PROXY. " + ctx.fallback_hint(),
+        )
+    if isinstance(exc, hub_fetch.BadContent):
+        return ModelError(
+            f"{name} on {ctx.endpoint} is {exc.detail}: the repo holds no usable sgnsep "
+            f"checkpoint. The file was not added to the cache.",
+            hint="Use another model, or ask the repo's owner to publish a checkpoint written by `sgnsep train` (with "
+            "`sgnsep push`, which checks it first).",
+        )
+    if isinstance(exc, hub_fetch.Unverifiable):
+        return ModelError(
+            f"The server at {ctx.endpoint} gave no checksum to verify {name} against ({exc.detail}), so it was not "
+            f"downloaded.",
+            hint="Check HF_ENDPOINT: it must be the Hugging Face Hub or a mirror that passes on its ETag, "
+            "X-Linked-Etag and size headers. " + ctx.fallback_hint(),
+        )
+    reason = _hub_unreachable_reason(exc) or _one_line(exc)
+    return ModelError(f"Fetching {name} from {ctx.endpoint} failed: {reason}.",
+                      hint="Run the command again; if it keeps failing: " + ctx.fallback_hint())
+
+
 def download_checkpoint(
     repo_id: str,
     revision: str | None = None,
@@ -434,11 +592,15 @@ def download_checkpoint(
 
     Returns:
         ``<cache>/models--owner--name/snapshots/<commit>``: a folder holding both files (as symlinks into the
-        cache's blob store). A cached copy is used when it is current (or when the Hub cannot be reached).
+        cache's blob store), both checked. A cached copy is used when it is current and intact (or when the Hub
+        cannot be reached).
 
     Raises:
         ModelError: invalid id, repo/revision/file not found, gated/private repo, Hub unreachable (or offline mode)
-            and not cached, cache not writable, interrupted download.
+            and not cached, cache not writable, interrupted download, a download that is too slow or not done by
+            the deadline, bytes that differ from what the Hub announced, weights that are not safetensors, a damaged
+            cached copy that cannot be downloaded again.
+        UsageError: SGNSEP_HUB_TIMEOUT or SGNSEP_HUB_MIN_RATE is not a valid number.
     """
     spec_repo, spec_revision = parse_repo_id(repo_id)
     if revision is not None:
@@ -456,30 +618,25 @@ def download_checkpoint(
 
     offline = _offline_mode() if local_files_only is None else bool(local_files_only)
     ctx = _Context(spec_repo, revision, _endpoint(), _cache_dir(cache_dir))
+    # The clock starts before anything else, and the settings are checked before any request is made.
+    limits = hub_fetch.Limits.from_env(window_s=_download_timeout(), etag_s=_etag_timeout(),
+                                       connect_s=_connect_timeout())
+    # A pull killed earlier (even by SIGKILL) left its temporary file: this is where it goes.
+    hub_fetch.remove_stale_partials(hub_fetch.storage_folder(ctx.cache_dir, ctx.repo_id))
 
-    def attempt(*, cache_only: bool, unreachable: BaseException | None = None) -> Path:
+    # A commit id is immutable: if it is cached (and intact), no network call is needed at all.
+    if offline or is_commit_hash(revision):
         try:
-            return _fetch(ctx, revision, local_files_only=cache_only)
+            return _from_cache(ctx, revision)
         except _FileFetchError as failure:
-            raise _model_error(
-                failure.error, ctx, failure.filename, offline=offline, unreachable=unreachable
-            ) from failure.error
-
-    if offline:
-        return attempt(cache_only=True)
-
-    # A commit id is immutable: if it is cached, no network call is needed at all (hf_hub_download does the same).
-    if is_commit_hash(revision):
-        try:
-            return _fetch(ctx, revision, local_files_only=True)
-        except _FileFetchError:  # not (fully) cached: go online below
-            pass
-
-    unreachable = _probe_hub(ctx, revision)
-    if unreachable is not None:
-        # Hub unreachable: use the cache right away instead of letting hf_hub_download retry for half a minute.
-        return attempt(cache_only=True, unreachable=unreachable)
-    return attempt(cache_only=False)
+            if offline:
+                raise _model_error(failure.error, ctx, failure.filename, offline=True) from failure.error
+        except _DamagedCache as failure:
+            if offline:
+                raise _damaged_error(failure, ctx, offline=True, unreachable=None) from None
+            log.warning("The cached '%s' of '%s' was damaged (%s) and has been removed; downloading it again.",
+                        failure.filename, ctx.spec, failure.problem)
+    return _from_hub(ctx, revision, limits)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -800,7 +957,7 @@ def push_checkpoint(
         num_parameters = sum(p.numel() for p in loaded.model.parameters())
         files[CARD_FILE] = model_card(
             meta, repo_id=repo_id, num_parameters=num_parameters, weights_bytes=len(weights_bytes),
-            weights_sha256=weights_sha256,
+            weights_sha256=weights_sha256, where=str(folder / CONFIG_NAME),
         ).encode("utf-8")
     del loaded  # the model itself is not needed any more
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from dataclasses import fields
 from typing import Any
 
 from sgnsep import frontend
 from sgnsep.checkpoint import CheckpointMeta
 from sgnsep.config import SGNConfig
+from sgnsep.errors import ModelError
 
-__all__ = ["DEFAULT_LICENSE", "TAGS", "model_card"]
+__all__ = ["DEFAULT_LICENSE", "TAGS", "check_card_metadata", "model_card", "sources_argument"]
 
 #: Licence written into the card when the checkpoint records none (sgnsep itself is MIT).
 DEFAULT_LICENSE = "mit"
@@ -60,6 +62,7 @@ def model_card(
     num_parameters: int | None = None,
     weights_bytes: int | None = None,
     weights_sha256: str | None = None,
+    where: str = "the checkpoint's config.json",
 ) -> str:
     """The model card (``README.md``) of a checkpoint published as ``repo_id`` (``owner/name``).
 
@@ -67,10 +70,15 @@ def model_card(
         meta: the checkpoint's config (classes, model and audio settings, ``training`` and ``metrics`` records).
         repo_id: the Hub repo it is published as; used in the usage examples.
         num_parameters, weights_bytes, weights_sha256: facts about ``model.safetensors`` to list, when known.
+        where: the config file, named in errors.
 
     Returns:
         Markdown with YAML front matter; ends with a newline.
+
+    Raises:
+        ModelError: a field the card shows has a value it cannot show (:func:`check_card_metadata`).
     """
+    check_card_metadata(meta, where=where)
     name = meta.name or repo_id.split("/")[-1]
     parts = [
         _front_matter(meta),
@@ -86,6 +94,55 @@ def model_card(
         _citation_section(meta),
     ]
     return "\n".join(part.rstrip("\n") + "\n" for part in parts if part)
+
+
+# ----------------------------------------------------------------------------------------------------- checks
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else {bool: "true/false", int: "number", float: "number", str: "text",
+                                         list: "list", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def check_card_metadata(meta: CheckpointMeta, *, where: str = "the checkpoint's config.json") -> None:
+    """Refuse, naming the field, a value the card would misstate or cannot show.
+
+    A checkpoint's ``training`` and ``metrics`` records are free-form JSON, and loading a model does not need them;
+    publishing one does: a licence that is not a string would silently become the default licence, a version that
+    is not a string would be shown as "None", a count of 1.5 or NaN items cannot be shown as a count, and a number
+    too large for a float cannot be shown at all (Python refuses to convert it).
+    """
+    checks = [("sgnsep_version", meta.sgnsep_version)]
+    training = meta.training or {}
+    checks += [(f"training.{key}", training[key]) for key in ("license", "sgnsep_version") if key in training]
+    for field, value in checks:
+        if not isinstance(value, str):
+            shown = "null" if value is None else f"{_type_name(value)} {json.dumps(value, default=str)[:40]}"
+            raise ModelError(f"{where}: \"{field}\" must be text (a string), got {shown}.",
+                             hint="Fix that field in config.json (or remove it) and push again.")
+    _check_numbers(meta.training, "training", where, scores=False)
+    _check_numbers(meta.metrics, "metrics", where, scores=True)
+
+
+def _check_numbers(value: Any, path: str, where: str, *, scores: bool) -> None:
+    """Every number under ``value`` can be shown; in scores (``metrics``), every ``n`` is a count."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_numbers(item, f"{path}.{key}", where, scores=scores)
+            if scores and key == "n" and item is not None and not (
+                    _is_number(item) and math.isfinite(item) and item >= 0 and float(item).is_integer()):
+                raise ModelError(f"{where}: \"{path}.{key}\" must be a count (a whole number of 0 or more), got "
+                                 f"{json.dumps(item, default=str)[:40]}.",
+                                 hint="Fix that field in config.json (or remove it) and push again.")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_numbers(item, f"{path}[{index}]", where, scores=scores)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            raise ModelError(f"{where}: \"{path}\" is a number of {len(str(abs(value)))} digits, too large to show.",
+                             hint="Fix that field in config.json (or remove it) and push again.") from None
 
 
 # --------------------------------------------------------------------------------------------------- front matter
@@ -160,7 +217,7 @@ def _about(meta: CheckpointMeta) -> str:
 
 
 def _classes_section(meta: CheckpointMeta) -> str:
-    listed = ", ".join(f"`{_inline(c)}`" for c in meta.classes)
+    listed = ", ".join(f"`{_inline(c, code=True)}`" for c in meta.classes)
     return f"## Classes\n\n{len(meta.classes)} classes, in model order: {listed}.\n"
 
 
@@ -290,21 +347,35 @@ def _scores_section(meta: CheckpointMeta, repo_id: str) -> str:
     return "\n".join(lines)
 
 
+def sources_argument(classes: list[str] | tuple[str, ...]) -> str:
+    """The ``--sources`` value naming ``classes``, quoted for a POSIX shell.
+
+    Class names come from training folders and config files: a space, ``$(...)``, a quote or ``;`` in one must not
+    turn a command that is meant to be copied and run into another command.
+    """
+    return shlex.quote(",".join(classes))
+
+
+def _fence(code: str) -> str:
+    """A code fence longer than any run of backticks in ``code`` (CommonMark): a class name cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def _usage_section(meta: CheckpointMeta, repo_id: str) -> str:
-    sources = ",".join(meta.classes[:2])
-    return (
-        "## Usage\n\n"
-        "With sgnsep installed:\n\n"
-        "```bash\n"
-        f"sgnsep separate song.wav --sources {sources} --model {repo_id}\n"
-        "```\n\n"
-        f"One stem per class lands under `separated/`. `--model {repo_id}@REVISION` pins a branch, tag or commit; "
-        f"`sgnsep pull {repo_id}` caches it for offline use (`HF_HUB_OFFLINE=1`).\n\n"
-        "```python\n"
+    shell = f"sgnsep separate song.wav --sources {sources_argument(meta.classes[:2])} --model {repo_id}\n"
+    python = (
         "from sgnsep import Separator\n\n"
         f"sep = Separator({json.dumps(repo_id)})\n"
         f"stems = sep.separate(audio, sample_rate, {json.dumps(meta.classes[:2])})  # audio: (channels, samples)\n"
-        "```\n"
+    )
+    return (
+        "## Usage\n\n"
+        "With sgnsep installed:\n\n"
+        f"{_fence(shell)}bash\n{shell}{_fence(shell)}\n\n"
+        f"One stem per class lands under `separated/`. `--model {repo_id}@REVISION` pins a branch, tag or commit; "
+        f"`sgnsep pull {repo_id}` caches it for offline use (`HF_HUB_OFFLINE=1`).\n\n"
+        f"{_fence(python)}python\n{python}{_fence(python)}\n"
     )
 
 

@@ -50,6 +50,17 @@ request with a ``501`` that says so):
 * ``GET /api/models/{repo}[/revision/{revision}]`` (repo info: ``id``, ``sha``, ``private``, ``siblings``),
   ``GET /api/whoami-v2`` and ``GET /api/agent-harnesses`` (an empty telemetry registry).
 
+Faults, for tests of what a client does with a server that misbehaves (each applies to the next ``times``
+requests of one file, or to all of them; :meth:`HubServer.clear_faults` ends them):
+
+* :meth:`HubServer.tamper` sends other bytes in ``GET`` answers (e.g. :func:`flip_byte`: the announced length but
+  not the announced sha256, or a shorter file) while ``HEAD`` still announces the real file's size and hashes;
+* :meth:`HubServer.trickle` sends a ``GET`` body (or the header block of a ``HEAD`` / ``GET`` answer) a few bytes at
+  a time, with a pause after each.
+
+A file that is not what its name says (a ``model.safetensors`` that is not safetensors) needs no fault: serve those
+bytes, and the server announces their real hashes, like a Hub hosting a broken upload.
+
 Authorization: with ``token=`` set (constructor or attribute), every write endpoint wants
 ``Authorization: Bearer <token>`` and answers ``401`` otherwise (``X-Error-Message: Invalid username or
 password.`` without a header, ``Invalid credentials in Authorization header`` with a wrong one), and private repos
@@ -66,7 +77,9 @@ import json
 import re
 import secrets
 import threading
+import time
 from contextlib import contextmanager
+from typing import Callable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,6 +109,23 @@ def git_blob_sha1(data: bytes) -> str:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def flip_byte(data: bytes, at: int | None = None) -> bytes:
+    """``data`` with one byte changed (the middle one by default): same length, other hashes."""
+    at = len(data) // 2 if at is None else at
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+@dataclass
+class _Fault:
+    filename: str
+    methods: tuple[str, ...]
+    times: int | None  # requests left to apply to (None: all)
+    change: Callable[[bytes], bytes] | None = None  # tamper: what GET bodies become
+    chunk: int = 0  # trickle: bytes per write ...
+    interval: float = 0.0  # ... and the pause after each
+    headers: bool = False  # trickle the header block instead of the body
 
 
 @dataclass(frozen=True)
@@ -204,6 +234,8 @@ class HubServer:
         self._threads: list[threading.Thread] = []
         #: When set to an HTTP status (e.g. 503), every Hub request is answered with it (simulates an outage).
         self.outage: int | None = None
+        self._faults: list[_Fault] = []
+        self._stopping = threading.Event()  # ends trickles when the server stops
         #: When set, write endpoints (and private repos) need ``Authorization: Bearer <token>``; 401 otherwise.
         self.token: str | None = token
         #: The user the token belongs to (whoami, and the namespace of a repo created without organization).
@@ -308,6 +340,51 @@ class HubServer:
     def _is_lfs(self, filename: str) -> bool:
         return filename in self._lfs_names or filename.lower().endswith(LFS_SUFFIXES)
 
+    # ---------------------------------------------------------------- faults
+
+    def tamper(self, filename: str, change: Callable[[bytes], bytes] = flip_byte, *, times: int | None = None) -> None:
+        """Answer the next ``times`` GETs of ``filename`` (all if None; Hub or CDN) with ``change(data)`` instead of
+        the file, while HEAD keeps announcing the real file's size, ETag and sha256."""
+        with self._lock:
+            self._faults.append(_Fault(filename, ("GET",), times, change=change))
+
+    def trickle(self, filename: str, *, chunk: int = 1, interval: float = 0.2, times: int | None = None,
+                headers: bool = False, method: str = "GET") -> None:
+        """Send the answers to the next ``times`` ``method`` requests of ``filename`` ``chunk`` bytes at a time with
+        ``interval`` seconds after each: the body, or with ``headers=True`` the status line and headers."""
+        with self._lock:
+            self._faults.append(_Fault(filename, (method,), times, chunk=chunk, interval=interval, headers=headers))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _faults_for(self, h: BaseHTTPRequestHandler, filename: str | None) -> list[_Fault]:
+        """The faults that apply to the request ``h`` answers, taken (and counted as used) once per request."""
+        taken = getattr(h, "_faults_taken", None)
+        if taken is not None:
+            return taken
+        taken = []
+        with self._lock:
+            for fault in list(self._faults):
+                if filename is None or fault.filename != filename or h.command not in fault.methods:
+                    continue
+                taken.append(fault)
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+        h._faults_taken = taken  # type: ignore[attr-defined]
+        return taken
+
+    def _write_slowly(self, h: BaseHTTPRequestHandler, data: bytes, chunk: int, interval: float) -> None:
+        for start in range(0, len(data), max(1, chunk)):
+            if self._stopping.is_set():
+                return
+            h.wfile.write(data[start : start + max(1, chunk)])
+            h.wfile.flush()
+            time.sleep(interval)
+
     # ---------------------------------------------------------------- requests
 
     @property
@@ -358,6 +435,7 @@ class HubServer:
     def start(self) -> HubServer:
         if self._hub is not None:
             return self
+        self._stopping.clear()
         self._hub = self._serve(self._make_handler("hub"))
         self.endpoint = f"http://127.0.0.1:{self._hub.server_address[1]}"
         if self._cdn_enabled:
@@ -376,6 +454,7 @@ class HubServer:
 
     def stop(self) -> None:
         """Stop both servers and close their ports (later connections are refused). Idempotent."""
+        self._stopping.set()
         for httpd in (self._hub, self._cdn):
             if httpd is not None:
                 httpd.shutdown()
@@ -433,17 +512,30 @@ class HubServer:
     def _reply(self, h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes,
                send_body: bool, record: RecordedRequest) -> None:
         self._record(replace(record, status=status))
+        faults = self._faults_for(h, record.filename)
+        slow_headers = next((f for f in faults if f.chunk and f.headers), None)
+        slow_body = next((f for f in faults if f.chunk and not f.headers), None)
         h.send_response(status)
         for key, value in headers.items():
             h.send_header(key, value)
         if "Content-Length" not in headers:
             h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        if send_body and body:
-            try:
-                h.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+        try:
+            if slow_headers is not None:
+                # http.server collects the header block in _headers_buffer until end_headers() sends it at once.
+                h._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+                block = b"".join(h._headers_buffer)  # type: ignore[attr-defined]
+                h._headers_buffer = []  # type: ignore[attr-defined]
+                self._write_slowly(h, block, slow_headers.chunk, slow_headers.interval)
+            else:
+                h.end_headers()
+            if send_body and body:
+                if slow_body is not None:
+                    self._write_slowly(h, body, slow_body.chunk, slow_body.interval)
+                else:
+                    h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _error(self, h, status: int, code: str | None, message: str, send_body: bool, record: RecordedRequest,
                extra: dict[str, str] | None = None) -> None:
@@ -456,8 +548,12 @@ class HubServer:
         self._reply(h, status, headers, body, send_body, record)
 
     def _send_bytes(self, h, data: bytes, headers: dict[str, str], send_body: bool, record: RecordedRequest) -> None:
-        """200 with the whole file, or 206 / 416 for a Range request."""
+        """200 with the whole file, or 206 / 416 for a Range request (of what a tamper fault makes of it)."""
         headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes", **headers}
+        if send_body:
+            for fault in self._faults_for(h, record.filename):
+                if fault.change is not None:
+                    data = fault.change(data)
         range_header = h.headers.get("Range")
         if range_header:
             match = _RANGE_RE.fullmatch(range_header.strip())

@@ -7,6 +7,10 @@ HF_ENDPOINT / HF_HUB_CACHE at it and at a fresh cache folder.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,16 +20,25 @@ from sgnsep.errors import ModelError
 from sgnsep.hub import download_checkpoint, parse_repo_id
 
 try:
-    from hub_server import blackhole_endpoint, closed_port_endpoint, git_blob_sha1, sha256
+    from hub_server import blackhole_endpoint, closed_port_endpoint, flip_byte, git_blob_sha1, sha256
 except ImportError:  # tests/ imported as a package
-    from tests.hub_server import blackhole_endpoint, closed_port_endpoint, git_blob_sha1, sha256
+    from tests.hub_server import blackhole_endpoint, closed_port_endpoint, flip_byte, git_blob_sha1, sha256
 
 REPO = "acme/sgn-tiny"
 
 
+def _safetensors(payload: bytes) -> bytes:
+    """A valid safetensors file holding ``payload`` as one uint8 tensor (downloads are parsed before caching)."""
+    from safetensors.numpy import save
+
+    import numpy as np
+
+    return save({"payload": np.frombuffer(payload, dtype=np.uint8)})
+
+
 def _checkpoint(tag: str, size: int = 300_000) -> dict[str, bytes]:
     config = json.dumps({"arch": "sgn", "tag": tag}).encode()
-    weights = (tag.encode() * (size // len(tag) + 1))[:size]  # distinct bytes per tag
+    weights = _safetensors((tag.encode() * (size // len(tag) + 1))[:size])  # distinct bytes per tag
     return {"config.json": config, "model.safetensors": weights, "README.md": f"# {tag}\n".encode()}
 
 
@@ -362,6 +375,260 @@ def test_server_stopped_without_cache_fails_fast(hub_server):
 def test_invalid_id_makes_no_request(hub_server):
     with pytest.raises(ModelError):
         download_checkpoint("not a repo")
+    assert hub_server.requests == []
+
+
+# ------------------------------------------------- poisoned caches, deadlines, leftovers: through `sgnsep pull`
+#
+# Each case is what issue 24 found (a server that lies, corrupts, serves a file that is not safetensors, or
+# trickles; a pull killed mid-download) and runs the real CLI in a subprocess, checking its exit code, its one-line
+# message and what is left in the cache.
+
+PULL_REPO = "acme/sgn-pull"
+
+
+@pytest.fixture(scope="module")
+def real_checkpoint(tmp_path_factory) -> dict[str, bytes]:
+    """The files of a small but real sgnsep checkpoint (`pull` reads the config), about 2.5 MB of weights."""
+    import torch
+
+    from sgnsep.checkpoint import CheckpointMeta, save_checkpoint
+    from sgnsep.config import SGNConfig
+    from sgnsep.model import SGN
+
+    torch.manual_seed(0)
+    cfg = SGNConfig(num_classes=2, unet_ngf=8, embed_dim=16, depth=1, num_heads=2)
+    meta = CheckpointMeta(classes=["low", "high"], model=cfg, name="pull-test")
+    folder = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "pull-test", SGN(cfg, input_size=meta.audio.warp_bins),
+                             meta)
+    return {name: (folder / name).read_bytes() for name in ("config.json", "model.safetensors")}
+
+
+def _pull_env(hub_server, tmp_path, **extra: str) -> dict[str, str]:
+    # The hub_server fixture has removed the developer's own SGNSEP_HUB_* / HF_HUB_*_TIMEOUT settings.
+    env = {"HF_ENDPOINT": hub_server.endpoint, "HF_HUB_CACHE": str(hub_server.cache_dir),
+           "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "0"}
+    return {**env, **extra}
+
+
+def _pull(hub_server, tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    from tests.test_hardening import run_cli
+
+    return run_cli("pull", PULL_REPO, *args, env=_pull_env(hub_server, tmp_path, **env), timeout=120)
+
+
+def _repo_cache(hub_server) -> Path:
+    return hub_server.cache_dir / f"models--{PULL_REPO.replace('/', '--')}"
+
+
+def _cache_files(hub_server) -> list[str]:
+    root = _repo_cache(hub_server)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()) \
+        if root.exists() else []
+
+
+def _leftovers(hub_server) -> list[str]:
+    return [name for name in _cache_files(hub_server) if name.endswith(".incomplete")]
+
+
+def test_cli_pull_refuses_other_bytes_than_announced_and_keeps_nothing(hub_server, tmp_path, real_checkpoint):
+    """Issue 24: a server that sends the announced size but other bytes; pull used to cache them under the sha256."""
+    from tests.test_hardening import assert_clean_failure
+
+    weights = real_checkpoint["model.safetensors"]
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    hub_server.tamper("model.safetensors", flip_byte, times=1)  # one byte changed: same length, other sha256
+
+    r = _pull(hub_server, tmp_path)
+
+    assert_clean_failure(r, 5, "sent other bytes", "'model.safetensors'", PULL_REPO, hub_server.endpoint,
+                         f"instead of the announced {sha256(weights)[:12]}", "HF_ENDPOINT")
+    cached = _cache_files(hub_server)
+    assert f"blobs/{sha256(weights)}" not in cached
+    assert not any(name.endswith("/model.safetensors") for name in cached)
+    assert "refs/main" not in cached and not _leftovers(hub_server)
+
+    # The same pull from the (now) honest server downloads the real bytes.
+    r = _pull(hub_server, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (Path(r.stdout.strip()) / "model.safetensors").read_bytes() == weights
+    assert (_repo_cache(hub_server) / "blobs" / sha256(weights)).read_bytes() == weights
+
+
+def test_cli_pull_refuses_a_shortened_config(hub_server, tmp_path, real_checkpoint):
+    from tests.test_hardening import assert_clean_failure
+
+    config = real_checkpoint["config.json"]
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    hub_server.tamper("config.json", lambda data: data[:-10], times=1)  # Content-Length says 10 bytes less
+
+    r = _pull(hub_server, tmp_path)
+
+    assert_clean_failure(r, 5, "sent other bytes", "'config.json'", f"{len(config) - 10:,} bytes instead of the "
+                         f"announced {len(config):,}")
+    assert _cache_files(hub_server) == []
+
+
+def test_cli_pull_replaces_a_damaged_cached_file(hub_server, tmp_path, real_checkpoint):
+    """Issue 24: pulling again from a good server kept the bad file. Now the cached copy is checked each time it is
+    used (by `pull` and by loading) and a damaged one is downloaded again."""
+    weights = real_checkpoint["model.safetensors"]
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    assert _pull(hub_server, tmp_path).returncode == 0
+    blob = _repo_cache(hub_server) / "blobs" / sha256(weights)
+    blob.write_bytes(flip_byte(weights))  # what an earlier, unchecked pull from a lying server left
+    gets = hub_server.count("GET", "model.safetensors")
+
+    r = _pull(hub_server, tmp_path)
+
+    assert r.returncode == 0, r.stderr
+    assert "damaged" in r.stderr and "downloading it again" in r.stderr and "Traceback" not in r.stderr
+    assert blob.read_bytes() == weights
+    assert hub_server.count("GET", "model.safetensors") == gets + 1
+    assert (Path(r.stdout.strip()) / "model.safetensors").read_bytes() == weights
+
+    # Loading a Hub model goes through the same check (here in-process, as `separate -m owner/name` does).
+    blob.write_bytes(weights[: len(weights) // 2])  # a truncated copy this time
+    folder = download_checkpoint(PULL_REPO)
+    assert (folder / "model.safetensors").read_bytes() == weights
+    assert hub_server.count("GET", "model.safetensors") == gets + 2
+
+
+def test_cli_pull_offline_reports_and_removes_a_damaged_cached_file(hub_server, tmp_path, real_checkpoint):
+    from tests.test_hardening import assert_clean_failure
+
+    weights = real_checkpoint["model.safetensors"]
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    assert _pull(hub_server, tmp_path).returncode == 0
+    blob = _repo_cache(hub_server) / "blobs" / sha256(weights)
+    blob.write_bytes(flip_byte(weights))
+
+    r = _pull(hub_server, tmp_path, HF_HUB_OFFLINE="1")
+
+    assert_clean_failure(r, 5, "cached copy of 'model.safetensors'", "damaged", "has been removed",
+                         "offline mode is on", "Unset HF_HUB_OFFLINE")
+    assert not blob.exists()  # a bad file never stays in the cache to be loaded later
+    hub_server.clear_requests()
+    # Back online, the next pull downloads a good copy.
+    r = _pull(hub_server, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert blob.read_bytes() == weights
+
+
+def test_cli_pull_refuses_weights_that_are_not_safetensors(hub_server, tmp_path, real_checkpoint):
+    """Issue 24: a `model.safetensors` that is not safetensors was accepted by `pull`."""
+    from tests.test_hardening import assert_clean_failure
+
+    not_safetensors = b"PK\x03\x04" + bytes(range(256)) * 100  # e.g. a zip (a torch pickle) renamed
+    hub_server.add_repo(PULL_REPO, {**real_checkpoint, "model.safetensors": not_safetensors})
+
+    r = _pull(hub_server, tmp_path)
+
+    assert_clean_failure(r, 5, "'model.safetensors'", PULL_REPO, "is not a safetensors file",
+                         "no usable sgnsep checkpoint")
+    assert f"blobs/{sha256(not_safetensors)}" not in _cache_files(hub_server)
+    assert not _leftovers(hub_server)
+
+
+def test_cli_pull_gives_up_on_a_server_that_trickles(hub_server, tmp_path, real_checkpoint):
+    """Issue 24: a Hub that sends one byte every 2 s kept `pull` running with no deadline. Here one byte every
+    0.2 s, with a 1 s rate window (HF_HUB_DOWNLOAD_TIMEOUT) to keep the test short."""
+    from tests.test_hardening import assert_clean_failure
+
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    hub_server.trickle("model.safetensors", chunk=1, interval=0.2)
+
+    t0 = time.monotonic()
+    r = _pull(hub_server, tmp_path, HF_HUB_DOWNLOAD_TIMEOUT="1", SGNSEP_HUB_MIN_RATE="1000")
+    elapsed = time.monotonic() - t0
+
+    assert_clean_failure(r, 5, "'model.safetensors'", hub_server.endpoint, "too slow",
+                         "below the minimum of 1000 bytes/s", "SGNSEP_HUB_MIN_RATE")
+    assert elapsed < 30, f"took {elapsed:.0f} s"  # about 1 s of trickle; the rest is starting Python and torch
+    assert not _leftovers(hub_server) and not any(n.endswith("/model.safetensors") for n in _cache_files(hub_server))
+
+
+def test_cli_pull_stops_at_the_overall_deadline(hub_server, tmp_path, real_checkpoint):
+    """Fast enough for the minimum rate (20 kB/s), far too slow to finish: SGNSEP_HUB_TIMEOUT ends it."""
+    from tests.test_hardening import assert_clean_failure
+
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    hub_server.trickle("model.safetensors", chunk=2000, interval=0.1)
+
+    t0 = time.monotonic()
+    r = _pull(hub_server, tmp_path, SGNSEP_HUB_TIMEOUT="2", HF_HUB_DOWNLOAD_TIMEOUT="1", SGNSEP_HUB_MIN_RATE="1000")
+    elapsed = time.monotonic() - t0
+
+    assert_clean_failure(r, 5, "'model.safetensors'", hub_server.endpoint, "did not finish within 2 s",
+                         "bytes had arrived", "SGNSEP_HUB_TIMEOUT=SECONDS")
+    assert elapsed < 30, f"took {elapsed:.0f} s"
+    assert not _leftovers(hub_server)
+
+
+def test_cli_pull_bounds_a_metadata_answer_that_trickles(hub_server, tmp_path, real_checkpoint):
+    """The header block of the first HEAD arrives a byte at a time: bounded by connect + HF_HUB_ETAG_TIMEOUT."""
+    from tests.test_hardening import assert_clean_failure
+
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    hub_server.trickle("config.json", chunk=1, interval=0.2, method="HEAD", headers=True)
+
+    r = _pull(hub_server, tmp_path, HF_HUB_ETAG_TIMEOUT="1")
+
+    assert_clean_failure(r, 5, hub_server.endpoint, "did not answer within 2 s", "HF_HUB_ETAG_TIMEOUT",
+                         "not in the cache")
+
+
+def _wait_for(predicate, seconds: float = 60.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_killed_pull_leaves_nothing_the_next_pull_does_not_remove(hub_server, tmp_path, real_checkpoint):
+    """Issue 24: a killed `pull` left an `.incomplete` file that nothing removed. The next pull removes those of
+    dead processes, and never the file of a pull that is still running."""
+    from tests.test_hardening import popen_cli
+
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    hub_server.trickle("model.safetensors", chunk=1000, interval=0.2, times=2)  # 5 kB/s: minutes for 2.5 MB
+    env = _pull_env(hub_server, tmp_path, SGNSEP_HUB_MIN_RATE="0")
+    killed = popen_cli("pull", PULL_REPO, env=env)
+    try:
+        assert _wait_for(lambda: len(_leftovers(hub_server)) == 1), killed.stderr.read() if killed.poll() else ""
+        stale = _leftovers(hub_server)
+        killed.kill()  # SIGKILL: no clean-up code runs
+        killed.wait(timeout=30)
+        assert _leftovers(hub_server) == stale and ".sgnsep-" in stale[0]  # the kill really left one
+
+        running = popen_cli("pull", PULL_REPO, env=env)  # removes the dead pull's file, then trickles itself
+        try:
+            assert _wait_for(lambda: _leftovers(hub_server) not in ([], stale)), _leftovers(hub_server)
+            live = _leftovers(hub_server)
+            assert len(live) == 1 and live != stale
+
+            r = _pull(hub_server, tmp_path)  # the trickle is used up: this one downloads at full speed
+
+            assert r.returncode == 0, r.stderr
+            assert _leftovers(hub_server) == live  # the running pull's file is never taken for abandoned
+        finally:
+            running.kill()
+            running.wait(timeout=30)
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait(timeout=30)
+    assert (_repo_cache(hub_server) / "blobs" / sha256(real_checkpoint["model.safetensors"])).is_file()
+
+
+def test_bad_hub_settings_are_usage_errors(hub_server, tmp_path, real_checkpoint):
+    from tests.test_hardening import assert_clean_failure
+
+    hub_server.add_repo(PULL_REPO, real_checkpoint)
+    r = _pull(hub_server, tmp_path, SGNSEP_HUB_TIMEOUT="soon")
+    assert_clean_failure(r, 2, "SGNSEP_HUB_TIMEOUT", "'soon'", "number of seconds")
     assert hub_server.requests == []
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -450,6 +452,93 @@ def test_model_card_describes_a_baseline_as_what_it_is(architecture):
     assert "embedding size D" not in size and "grouping" not in size and "attention heads" not in size
     assert ("FiLM at" in size) == (architecture == "cunet")
     assert ("Slizovskaia" in card) == (architecture == "cunet")
+
+
+def _with_config(folder: Path, change) -> Path:
+    config = json.loads((folder / "config.json").read_text())
+    change(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_cli_push_with_odd_metadata_types_names_the_field(push_hub, tmp_path):
+    """Issue 24: `push` with numbers / lists / null where the card expects text, or a count that is not a count,
+    ended in "internal error" (or published a wrong card). Now exit 5 naming the field, before anything is sent."""
+    from tests.test_hardening import assert_clean_failure, run_cli_many
+
+    def scores(n):
+        return {"eval": {"solos": {"sgn": {"overall": {"sdr": {"mean": 1.5, "n": n}}}}}}
+
+    cases = {
+        "sgnsep_version": lambda c: c.update(sgnsep_version=None),
+        "training.license": lambda c: c["training"].update(license=3),
+        "training.sgnsep_version": lambda c: c["training"].update(sgnsep_version=["0.1"]),
+        "metrics.eval.solos.sgn.overall.sdr.n": lambda c: c.update(metrics=scores(float("nan"))),
+        "metrics.eval.solos.sgn.overall.sdr.mean": lambda c: c.update(metrics={"eval": {"solos": {"sgn": {
+            "overall": {"sdr": {"mean": 10 ** 400}}}}}}),
+    }
+    folders = {field: _with_config(make_checkpoint(tmp_path / field.replace(".", "_")), change)
+               for field, change in cases.items()}
+
+    results = run_cli_many([["push", "--model", folders[f], "--repo", REPO] for f in cases], tmp_path,
+                           env={"HF_TOKEN": TOKEN})
+
+    for field, r in zip(cases, results):
+        assert_clean_failure(r, 5, f'"{field}"', str(folders[field] / "config.json"), "push again")
+    assert push_hub.write_requests == []  # the card is built, and refused, before any request
+
+
+def test_cli_push_quotes_class_names_in_the_commands_it_shows(push_hub, tmp_path):
+    folder = _with_config(make_checkpoint(tmp_path / "best"), lambda c: c.update(classes=["low tone", "$(touch x)"]))
+
+    r = run_cli("push", "--model", folder, "--repo", REPO, env_extra={"HF_TOKEN": TOKEN})
+
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stderr.splitlines() if ln.startswith("Use it with: "))
+    assert shlex.split(line.removeprefix("Use it with: ")) == [
+        "sgnsep", "separate", "song.wav", "--sources", "low tone,$(touch x)", "--model", REPO]
+    card = push_hub.files(REPO)["README.md"].decode()
+    assert "--sources 'low tone,$(touch x)'" in card
+
+
+def _code_blocks(markdown: str) -> list[tuple[str, str]]:
+    """``(info, content)`` of each fenced code block, closed as CommonMark closes them (a line of at least as many
+    backticks as the opening fence, and nothing else)."""
+    blocks, lines, i = [], markdown.split("\n"), 0
+    while i < len(lines):
+        opening = re.match(r"^(`{3,})(\w*)$", lines[i])
+        i += 1
+        if opening is None:
+            continue
+        fence, body = opening.group(1), []
+        while i < len(lines) and not re.fullmatch(rf" {{0,3}}`{{{len(fence)},}}\s*", lines[i]):
+            body.append(lines[i])
+            i += 1
+        blocks.append((opening.group(2), "\n".join(body)))
+        i += 1
+    return blocks
+
+
+def test_model_card_shell_example_is_safe_to_paste(tmp_path):
+    """Class names go into the card's shell example quoted (shlex.quote), inside a fence no name can close."""
+    classes = ["low tone", "$(touch pwned); echo `id`", "x\n```\ntouch pwned2"]
+    meta = CheckpointMeta(classes=classes, model=SGNConfig(num_classes=3), name="odd")
+    card = model_card(meta, repo_id="me/odd")
+
+    shell = [body for info, body in _code_blocks(card) if info == "bash"]
+    assert len(shell) == 1
+    assert shlex.split(shell[0]) == ["sgnsep", "separate", "song.wav", "--sources", ",".join(classes[:2]),
+                                     "--model", "me/odd"]
+    # Pasted into a real shell (with `sgnsep` replaced by printf), it runs nothing but the one command.
+    out = subprocess.run(["bash", "-c", shell[0].replace("sgnsep", "printf '%s\\n'", 1)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.splitlines()[3] == ",".join(classes[:2])
+    assert list(tmp_path.iterdir()) == []
+    python = [body for info, body in _code_blocks(card) if info == "python"]
+    assert len(python) == 1 and json.dumps(classes[:2]) in python[0]
+    # The class list stays one line, each name one inline code span (a backtick there would end it early).
+    listed = card.split("## Classes\n\n")[1].split("\n\n")[0]
+    assert "\n" not in listed and "`x ''' touch pwned2`" in listed
 
 
 # ----------------------------------------------------------------------------------------- the server itself
