@@ -1,7 +1,8 @@
 """The `sgnsep` command line: parse, call the library, render. All behaviour lives in the library.
 
-Exit codes: 0 success; 1 internal error or mixed failures; 2 usage; 3 input audio; 4 output; 5 model;
-6 device; 8 nothing detected (separate --sources auto); 130 interrupted (Ctrl-C or SIGTERM).
+Exit codes: 0 success; 1 internal error or mixed failures; 2 usage; 3 input audio; 4 output (the folder in use
+by another run included); 5 model; 6 device; 7 training diverged; 8 nothing detected (separate --sources
+auto); 129 hung up (SIGHUP); 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -82,19 +83,28 @@ def _show_library_warnings() -> None:
         logger.addHandler(_WarningsToConsole(logging.WARNING))
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so that temporary outputs are removed."""
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+_reported = False  # the interrupt message has been printed (it is printed once)
 
 
 def _interrupted(exc: KeyboardInterrupt, path: Path | None = None) -> None:
-    what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
-    where = f" while processing {escape(str(path))}" if path else ""
-    err.print(f"[bold red]{what}[/]{where}; its partial outputs were removed.", highlight=False, soft_wrap=True)
-    raise typer.Exit(130)
+    """A stopping signal: remove what is left of the partial outputs, say so once, exit 130 (SIGINT,
+    SIGTERM) or 129 (SIGHUP). Further signals are ignored meanwhile (sgnsep/interrupts.py)."""
+    global _reported
+    from sgnsep.atomic_write import discard_partials
+    from sgnsep.interrupts import Interrupted, ignore_further
+
+    ignore_further()
+    stop = exc if isinstance(exc, Interrupted) else Interrupted()
+    discard_partials()  # each writer's cleanup has run; this catches one an interrupt kept from starting
+    if not _reported:
+        _reported = True
+        where = f" while processing {escape(str(path))}" if path else ""
+        try:
+            err.print(f"[bold red]{stop.word}[/]{where}; its partial outputs were removed.", highlight=False,
+                      soft_wrap=True)
+        except OSError:  # SIGHUP: the terminal may be gone; the exit code still tells
+            pass
+    raise typer.Exit(stop.exit_code)
 
 
 def _version_callback(value: bool):
@@ -989,13 +999,22 @@ def push(
 
 
 def main() -> None:
-    """Console-script entry point: user errors as one line, Ctrl-C/SIGTERM as exit 130, no tracebacks."""
+    """Console-script entry point: user errors as one line, Ctrl-C/SIGTERM as exit 130 and SIGHUP as 129 (each
+    with one message, after the partial outputs are removed), no tracebacks."""
+    from sgnsep import interrupts
+
+    interrupts.install()
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not in the main thread (e.g. called from a test runner thread)
-        pass
-    try:
-        app(standalone_mode=True)  # Typer maps a stray KeyboardInterrupt to exit 130 itself
+        try:
+            app(standalone_mode=True)  # Typer maps a stray KeyboardInterrupt to exit 130 itself
+        finally:
+            interrupts.ignore_further()  # the work is over: a signal now must not become a traceback
+    except SystemExit as e:
+        if interrupts.caught() is not None and not _reported:  # stopped outside the commands' own handlers
+            _exit_interrupted(interrupts.Interrupted(interrupts.caught()))
+        raise
+    except KeyboardInterrupt as exc:  # a signal between the command's end and the lines above
+        _exit_interrupted(exc)
     except SgnsepError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
@@ -1008,6 +1027,13 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(1)
+
+
+def _exit_interrupted(exc: KeyboardInterrupt) -> None:
+    try:
+        _interrupted(exc)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":
