@@ -203,11 +203,12 @@ def separate(
 ):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from sgnsep import audio_io
+    from sgnsep import audio_io, folder_lock
     from sgnsep.separation_job import SeparationJob, check_job, distinct_outputs, run_job
     from sgnsep.separator import Separator
 
     bit_depth = bit_depth or audio_io.default_bit_depth(ext)
+    held = ExitStack()  # the output folder's lock, from just before the first write to the end
     try:
         audio_io.resolve_format(ext, bit_depth)
         if len(inputs) == 1 and not inputs[0].exists():
@@ -233,13 +234,18 @@ def separate(
             job.gains_db = parse_gains(gain)
         check_job(sep, job)  # fail before touching any file
         files = distinct_outputs(sep, files, job)
+        # One run at a time per output folder: a second one whose outputs collide would pass the "exists?"
+        # checks while the first still writes, then replace its stems (sgnsep/folder_lock.py).
+        held.enter_context(folder_lock.hold(out_dir, option="--out", what="output folder"))
     except SgnsepError as e:
+        held.close()
         _fail(e)
     except KeyboardInterrupt as exc:
+        held.close()
         _interrupted(exc)
 
     results, failures, job_info = [], [], []
-    with Progress(
+    with held, Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),

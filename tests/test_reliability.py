@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.test_hardening import assert_clean_failure, files_under, partials, run_cli, run_cli_many, tones
+from tests.test_hardening import (  # noqa: F401 (solos: a fixture)
+    assert_clean_failure, files_under, partials, popen_cli, run_cli, run_cli_many, solos, tones, train_args,
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +116,151 @@ def test_an_output_name_too_long_or_a_link_out_of_the_folder_is_an_output_error(
     assert_clean_failure(runs[0], 4, "longer than the file system allows", "Shorten")
     assert_clean_failure(runs[1], 4, "outside --out", "symbolic link")
     assert not (tmp_path / "o1").exists() and files_under(elsewhere) == []
+
+
+# --- 3. nothing left after any signal ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def long_song(tmp_path_factory) -> Path:
+    """3 minutes: with --chunk-seconds 0.5 a run takes seconds, long enough to be caught writing."""
+    d = tmp_path_factory.mktemp("long")
+    sf.write(d / "long.wav", np.tile(tones(10.0, 11025, 5), 18), 11025, subtype="PCM_16")
+    return d / "long.wav"
+
+
+def wait_for(condition, what: str, timeout: float = 120.0):
+    """Poll ``condition`` until it returns something true (that value is returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_separating(model: Path, src: Path, out: Path) -> subprocess.Popen:
+    """A `separate` run, returned once it is writing (its temporary stems exist)."""
+    p = popen_cli("separate", src, "-s", "low,high,hiss", "--residual", "-m", model, "-o", out, "--chunk-seconds", "0.5")
+    wait_for(lambda: p.poll() is not None or partials(out), "temporary stems")
+    assert p.poll() is None, f"finished before it could be stopped: {p.communicate()[1]}"
+    return p
+
+
+def finish(p: subprocess.Popen) -> str:
+    try:
+        return p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+
+
+def test_a_sigkilled_run_leaves_a_lock_and_partials_that_the_next_run_takes_over_and_removes(tone_model_dir, long_song, tmp_path):
+    """SIGKILL runs no cleanup. The next run into the same folder takes the dead run's lock over and removes
+    its temporary files, and only those: a live process's, another machine's, one without a process id
+    (older versions) and the user's own stay."""
+    from sgnsep.atomic_write import HOST_TAG
+    from sgnsep.folder_lock import LOCK_NAME
+
+    out = tmp_path / "out"
+    p = start_separating(tone_model_dir, long_song, out)
+    p.kill()
+    finish(p)
+    killed = partials(out)
+    assert killed and all(f".{p.pid}-{HOST_TAG}-" in f.name for f in killed), killed
+    assert (out / LOCK_NAME).is_file()  # left by the killed run
+    folder = killed[0].parent
+    others = [
+        folder / f".low.wav.{os.getpid()}-{HOST_TAG}-0000beef.partial",  # a live process (this test)
+        folder / f".low.wav.{p.pid}-{'ffff' if HOST_TAG != 'ffff' else 'eeee'}-0000beef.partial",  # another machine
+        folder / ".low.wav.0123456789abcdef.partial",  # no process id: nothing says it is stale
+        folder / ".notes.partial",  # the user's
+    ]
+    for f in others:
+        f.write_bytes(b"keep")
+    r = run_cli("separate", long_song, "-s", "low,high,hiss", "--residual", "-m", tone_model_dir, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert not any(f.exists() for f in killed)
+    assert all(f.read_bytes() == b"keep" for f in others)
+    assert sorted(f.name for f in files_under(out) if f not in others) == ["high.wav", "hiss.wav", "low.wav", "residual.wav"]
+
+
+def test_sighup_removes_partial_outputs_and_exits_129_with_a_message(tone_model_dir, long_song, tmp_path):
+    out = tmp_path / "out"
+    p = start_separating(tone_model_dir, long_song, out)
+    p.send_signal(signal.SIGHUP)
+    stderr = finish(p)
+    assert p.returncode == 129, stderr
+    assert f"hung up (SIGHUP) while processing {long_song}; its partial outputs were removed." in stderr.replace("\n", " ")
+    assert "Traceback" not in stderr
+    assert files_under(out) == [] and not out.exists()
+
+
+@pytest.mark.parametrize("pattern", ["two-sigterms-20ms-apart", "a-burst-of-all-three"])
+def test_repeated_signals_run_one_cleanup_to_its_end(tone_model_dir, long_song, tmp_path, pattern):
+    """The first signal starts the cleanup; later ones (some land in it) change nothing: one message, its
+    signal's exit code, and no temporary file left."""
+    out = tmp_path / "out"
+    p = start_separating(tone_model_dir, long_song, out)
+    p.send_signal(signal.SIGTERM)
+    sent = 1
+    if pattern == "two-sigterms-20ms-apart":
+        time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        sent += 1
+    else:  # every 2 ms until the process is gone: into the cleanup, the message and the interpreter's exit
+        burst = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            p.send_signal(burst[sent % 3])
+            sent += 1
+            time.sleep(0.002)
+    stderr = finish(p).replace("\n", " ")
+    assert sent >= 2
+    # Signals that arrive together (while the process is inside one C call) reach Python at once, lowest number
+    # first: which one stops the run is not ours to choose; that exactly one does, with its own code, is.
+    said = {word: stderr.count(f"{word} while processing {long_song}; its partial outputs were removed.")
+            for word in ("terminated", "interrupted", "hung up (SIGHUP)")}
+    assert sum(said.values()) == 1, stderr
+    assert p.returncode == {"terminated": 130, "interrupted": 130, "hung up (SIGHUP)": 129}[max(said, key=said.get)]
+    if pattern == "two-sigterms-20ms-apart":
+        assert said["terminated"] == 1 and p.returncode == 130, stderr
+    assert "Traceback" not in stderr and "error" not in stderr.lower(), stderr
+    assert files_under(out) == [] and not out.exists()
+
+
+# --- 4. one process per folder ----------------------------------------------------------------------------
+# The first run is frozen with SIGSTOP while the second tries (it keeps its lock): no race with it finishing.
+
+
+def stop_frozen(p: subprocess.Popen) -> None:
+    """SIGTERM a SIGSTOPped run and let it go on to handle it."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        p.send_signal(signal.SIGCONT)
+    finish(p)
+
+
+def test_a_second_separate_into_a_folder_in_use_is_refused_naming_the_holder(tone_model_dir, long_song, song, tmp_path):
+    """Two runs whose outputs collide used to both exit 0, one replacing the other's stems."""
+    out = tmp_path / "out"
+    first = start_separating(tone_model_dir, long_song, out)
+    first.send_signal(signal.SIGSTOP)  # holds the folder, frozen mid-write, for as long as the test needs
+    try:
+        writing = partials(out)
+        second = run_cli("separate", long_song, "-s", "low", "-m", tone_model_dir, "-o", out, "--overwrite")
+        assert_clean_failure(second, 4, f"output folder {out} is in use by process {first.pid}", "sgnsep separate",
+                             "Wait for it to finish, or choose another --out")
+        assert all(f.exists() for f in writing)  # the first run's files untouched
+        assert first.poll() is None
+    finally:
+        stop_frozen(first)
+    assert first.returncode == 130
+    again = run_cli("separate", song, "-s", "low", "-m", tone_model_dir, "-o", out)  # free again
+    assert again.returncode == 0, again.stderr
+    assert [f.name for f in files_under(out)] == ["low.wav"]
 
 
 # --- 6. settings checked first ----------------------------------------------------------------------------
