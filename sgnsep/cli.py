@@ -770,6 +770,11 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON file of training settings.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="key=value override (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Start a new run in an --out that holds a run, a model or other files: "
+                                         "replaces what `sgnsep train` writes there, keeps everything else."),
+    ] = False,
     init_from: Annotated[
         Optional[str],
         typer.Option("--init-from", help="Fine-tune: start from this model's weights (folder or name), not from scratch."),
@@ -779,23 +784,21 @@ def train(
 ):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from sgnsep import folder_lock
     from sgnsep.separator import resolve_device
-    from sgnsep.training import TrainConfig, config_from_dict, parse_overrides, train as run_training
+    from sgnsep.training import TrainConfig, check_run_folder, config_from_dict, parse_overrides, train as run_training
 
     _show_library_warnings()
+    held = ExitStack()
     try:
         if max_steps is not None and max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, got {max_steps}.")
         from sgnsep.datasets import DATASETS, data_root
 
-        if dataset == "synth":
-            # The offline corpus: rendered once into the default data folder, then trained on as solos.
+        render_synth = dataset == "synth"
+        if render_synth:
+            # The offline corpus: rendered once into the default data folder (below), then trained on as solos.
             data_dir = data_dir or data_root() / "synth"
-            if not (data_dir / "metadata.json").is_file():
-                err.print(f"Rendering the offline instrument corpus into {escape(str(data_dir))} (once; about a minute)...")
-                from sgnsep import synth
-
-                synth.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
             dataset = "solos"
         elif dataset not in DATASETS:
             raise UsageError(f"Unknown --dataset '{dataset}'; choose from synth, {', '.join(DATASETS)}.")
@@ -814,6 +817,20 @@ def train(
         if init_from is not None:
             given.append(f"init_from={json.dumps(init_from)}")
         cfg = parse_overrides(cfg, given + (overrides or []))
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if int(os.environ.get("RANK", "0")) == 0:  # the lead process holds the run folder (train() again, reentrant)
+            held.enter_context(folder_lock.hold(out_dir, option="--out", what="run folder"))
+            check_run_folder(out_dir, resume=resume, overwrite=overwrite)  # now, not after rendering a corpus
+        if render_synth and not (data_dir / "metadata.json").is_file():
+            # Held while rendering: another `train --dataset synth` or `data synth` is refused (or, for the
+            # processes of one torchrun, waits and then finds the corpus rendered).
+            with folder_lock.hold(data_dir, option="--data-dir", what="corpus folder", wait=distributed):
+                if not (data_dir / "metadata.json").is_file():
+                    err.print(f"Rendering the offline instrument corpus into {escape(str(data_dir))} (once; "
+                              "about a minute)...")
+                    from sgnsep import synth
+
+                    synth.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
         dev = resolve_device(device)
         with Progress(
             TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[info]}"),
@@ -825,11 +842,14 @@ def train(
                 val = f" val SDRi {row['val_sdri']:.2f} dB" if row["val_sdri"] != "" else ""
                 progress.update(task, completed=row["step"], total=row["total_steps"], info=f"loss {row['loss']:.3f}{val}")
 
-            result = run_training(cfg, out_dir, resume=resume, device=dev, on_step=on_step, max_steps=max_steps)
+            result = run_training(cfg, out_dir, resume=resume, overwrite=overwrite, device=dev, on_step=on_step,
+                                  max_steps=max_steps)
     except SgnsepError as e:
         _fail(e)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
+    finally:
+        held.close()  # the run folder's lock (and the folder itself if it was made for it and is empty)
     err.print(
         f"[green]trained[/] {result.steps} steps in {result.seconds:.0f} s; best validation SDRi "
         f"{result.best_val_sdri:.2f} dB. Checkpoints: {escape(str(out_dir / 'best'))} and {escape(str(out_dir / 'last'))}.",

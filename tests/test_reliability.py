@@ -231,6 +231,48 @@ def test_repeated_signals_run_one_cleanup_to_its_end(tone_model_dir, long_song, 
     assert files_under(out) == [] and not out.exists()
 
 
+def logged(run: Path) -> int:
+    """Steps in log.csv so far (0 while it is missing or being written)."""
+    try:
+        return max(0, len((run / "log.csv").read_text().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def log_steps(run: Path) -> list[int]:
+    lines = (run / "log.csv").read_text().splitlines()
+    assert lines and lines[0].startswith("step,epoch,lr,loss") and not any(ln.startswith("step,") for ln in lines[1:])
+    return [int(ln.split(",")[0]) for ln in lines[1:]]
+
+
+def start_training(solos: Path, run: Path) -> subprocess.Popen:
+    """A `train` run (no checkpoint for 500 steps), returned once it has logged two steps."""
+    p = popen_cli(*train_args(solos, run, "steps_per_epoch=500", "checkpoint_every=500"))
+    wait_for(lambda: p.poll() is not None or logged(run) >= 2, "logged steps")
+    assert p.poll() is None, f"the run ended before it was stopped: {p.communicate()[1]}"
+    return p
+
+
+def test_a_training_stopped_before_its_first_checkpoint_starts_again_cleanly(solos, tmp_path):
+    """Killed before its first checkpoint: --resume used to refuse, and a new run appended its log to the
+    stopped one's. Now --resume starts it again from step 0 with its saved settings, and a new run replaces
+    its log; each logs every step once."""
+    run = tmp_path / "run"
+    p = start_training(solos, run)
+    p.kill()
+    finish(p)
+    assert not (run / "state.safetensors").exists() and log_steps(run)
+    shutil.copytree(run, tmp_path / "copy")
+    resumed = run_cli(*train_args(solos, run), "--resume", "--max-steps", "3")  # with the saved settings
+    assert resumed.returncode == 0, resumed.stderr
+    assert "no checkpoint yet" in resumed.stderr and "starting it again from step 0" in resumed.stderr
+    assert log_steps(run) == [1, 2, 3] and json.loads((run / "state.json").read_text())["step"] == 3
+    fresh = run_cli(*train_args(solos, tmp_path / "copy"), "--max-steps", "2", "--set", "checkpoint_every=2")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "stopped before its first checkpoint" in fresh.stderr and "Traceback" not in fresh.stderr
+    assert log_steps(tmp_path / "copy") == [1, 2]
+
+
 # --- 4. one process per folder ----------------------------------------------------------------------------
 # The first run is frozen with SIGSTOP while the second tries (it keeps its lock): no race with it finishing.
 
@@ -261,6 +303,55 @@ def test_a_second_separate_into_a_folder_in_use_is_refused_naming_the_holder(ton
     again = run_cli("separate", song, "-s", "low", "-m", tone_model_dir, "-o", out)  # free again
     assert again.returncode == 0, again.stderr
     assert [f.name for f in files_under(out)] == ["low.wav"]
+
+
+def test_a_second_train_into_a_run_folder_in_use_is_refused_naming_the_holder(solos, tmp_path):
+    """Two runs into one folder used to both train, interleaving log.csv."""
+    run = tmp_path / "run"
+    first = start_training(solos, run)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = run_cli(*train_args(solos, run), "--max-steps", "1")
+        assert_clean_failure(second, 4, f"run folder {run} is in use by process {first.pid}", "sgnsep train",
+                             "choose another --out")
+        assert first.poll() is None
+    finally:
+        stop_frozen(first)
+    steps = log_steps(run)
+    assert steps == list(range(1, len(steps) + 1))  # one run's rows only
+
+
+# --- 5. nothing of the user's replaced without asking -----------------------------------------------------
+
+
+def test_train_into_a_folder_with_a_model_a_log_or_other_files_is_refused_unless_overwrite(tone_model_dir, solos, tmp_path):
+    cases = {}
+    for case in ("model", "log", "other", "both"):
+        run = tmp_path / case
+        run.mkdir()
+        if case in ("model", "both"):
+            shutil.copytree(tone_model_dir, run / "best")
+        if case in ("log", "both"):
+            (run / "log.csv").write_text("date,notes\n2024-01-01,my own log\n")
+        if case in ("other", "both"):
+            (run / "notes.txt").write_text("mine")
+        cases[case] = run
+    before = {p: p.read_bytes() for p in files_under(tmp_path)}
+    runs = run_cli_many([train_args(solos, run) for run in cases.values()]
+                        + [train_args(solos, cases["model"]) + ["--resume", "--overwrite"]], tmp_path)
+    assert_clean_failure(runs[0], 4, f"{cases['model']} already holds a model ({cases['model'] / 'best'})", "--overwrite")
+    assert_clean_failure(runs[1], 4, f"{cases['log'] / 'log.csv'} exists and is not a log", "--overwrite")
+    assert_clean_failure(runs[2], 4, "holds files that `sgnsep train` does not write", "notes.txt", "--overwrite")
+    assert_clean_failure(runs[3], 4, "already holds a model", "--overwrite")
+    assert_clean_failure(runs[4], 2, "--resume", "--overwrite", "pass one of them")
+    assert {p: p.read_bytes() for p in files_under(tmp_path) if "cli-logs" not in p.parts} == before
+
+    run = cases["both"]
+    r = run_cli(*train_args(solos, run), "--overwrite", "--max-steps", "2", "--set", "checkpoint_every=2")
+    assert r.returncode == 0, r.stderr
+    assert (run / "notes.txt").read_text() == "mine"  # not something train writes: kept
+    assert log_steps(run) == [1, 2]  # its own log in place of the foreign one, not appended to it
+    assert json.loads((run / "best" / "config.json").read_text())["training"]["steps"] == 2  # the new model
 
 
 # --- 6. settings checked first ----------------------------------------------------------------------------
