@@ -874,7 +874,11 @@ def data_synth(
     clips_per_class: Annotated[int, typer.Option("--clips-per-class")] = 40,
     clip_seconds: Annotated[float, typer.Option("--clip-seconds")] = 10.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Render into a folder that holds a corpus or other files: replaces the "
+                                         "previous corpus and files of the names it writes, keeps all others."),
+    ] = False,
 ):
     try:
         from sgnsep import synth
@@ -913,6 +917,11 @@ def data_chorales(
     soundfonts: Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys or paths (default: all found).")] = "",
     sample_rate: Annotated[int, typer.Option("--sample-rate")] = 11025,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace a chorale set rendered into --out before (only its files; a "
+                                         "folder that holds other files is still refused)."),
+    ] = False,
 ):
     try:
         from sgnsep import synth
@@ -925,7 +934,7 @@ def data_chorales(
             out_dir, tracks=tracks, num_sources=voices, seconds=seconds, sample_rate=sample_rate, seed=seed,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             soundfonts=[s.strip() for s in soundfonts.split(",")] if soundfonts else None,
-            split=split,
+            split=split, overwrite=overwrite,
         )
     except SgnsepError as e:
         _fail(e)

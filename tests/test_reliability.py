@@ -321,6 +321,36 @@ def test_a_second_train_into_a_run_folder_in_use_is_refused_naming_the_holder(so
     assert steps == list(range(1, len(steps) + 1))  # one run's rows only
 
 
+@pytest.fixture(scope="module")
+def timgm() -> Path:
+    pretty_midi = pytest.importorskip("pretty_midi")
+    pytest.importorskip("tinysoundfont")
+    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    if not path.is_file():
+        pytest.skip("pretty_midi does not bundle TimGM6mb.sf2")
+    return path
+
+
+def test_a_second_render_into_a_corpus_folder_in_use_is_refused_naming_the_holder(timgm, tmp_path):
+    out = tmp_path / "corpus"
+    first = popen_cli("data", "synth", "--out", out, "--classes", "flute,tuba", "--soundfonts", timgm,
+                      "--clips-per-class", "3000", "--clip-seconds", "2")
+    try:
+        wait_for(lambda: first.poll() is not None or list(out.rglob("*.wav")), "the first clips")
+        assert first.poll() is None, first.communicate()[1]
+        first.send_signal(signal.SIGSTOP)
+        runs = run_cli_many([
+            ["data", "synth", "--out", out, "--classes", "flute", "--soundfonts", timgm, "--overwrite"],
+            ["data", "chorales", "--out", out, "--tracks", "1", "--soundfonts", timgm, "--overwrite"],
+        ], tmp_path)
+        for r in runs:
+            assert_clean_failure(r, 4, f"corpus folder {out} is in use by process {first.pid}", "sgnsep data synth")
+        assert first.poll() is None
+    finally:
+        stop_frozen(first)
+    assert first.returncode == 130 and not out.exists()
+
+
 # --- 5. nothing of the user's replaced without asking -----------------------------------------------------
 
 
@@ -352,6 +382,48 @@ def test_train_into_a_folder_with_a_model_a_log_or_other_files_is_refused_unless
     assert (run / "notes.txt").read_text() == "mine"  # not something train writes: kept
     assert log_steps(run) == [1, 2]  # its own log in place of the foreign one, not appended to it
     assert json.loads((run / "best" / "config.json").read_text())["training"]["steps"] == 2  # the new model
+
+
+def test_data_synth_into_a_folder_of_user_files_is_refused_unless_overwrite(timgm, tmp_path):
+    plain, foreign = tmp_path / "plain", tmp_path / "foreign"
+    (plain / "mine").mkdir(parents=True)
+    (plain / "mine" / "take1.wav").write_bytes(b"my recording")
+    (foreign / "mine").mkdir(parents=True)
+    (foreign / "mine" / "take1.wav").write_bytes(b"my recording")
+    (foreign / "metadata.json").write_text(json.dumps({"clips": [{"path": "mine/take1.wav", "split": "train"}]}))
+    before = {p: p.read_bytes() for p in files_under(tmp_path)}
+    args = ["--classes", "flute", "--soundfonts", timgm, "--clips-per-class", "2", "--clip-seconds", "1"]
+    runs = run_cli_many([["data", "synth", "--out", plain, *args], ["data", "synth", "--out", foreign, *args]], tmp_path)
+    assert_clean_failure(runs[0], 4, f"{plain} holds files but no metadata.json", "take1.wav", "--overwrite")
+    assert_clean_failure(runs[1], 4, "metadata.json exists and is not the metadata of a corpus", "--overwrite")
+    assert {p: p.read_bytes() for p in files_under(tmp_path) if "cli-logs" not in p.parts} == before
+
+    runs = run_cli_many([["data", "synth", "--out", d, *args, "--overwrite"] for d in (plain, foreign)], tmp_path)
+    for d, r in zip((plain, foreign), runs):
+        assert r.returncode == 0, r.stderr
+        assert (d / "mine" / "take1.wav").read_bytes() == b"my recording"  # not a name the corpus writes: kept
+        assert len(list((d / "flute").glob("*.wav"))) == 2 and json.loads((d / "metadata.json").read_text())["clips"]
+
+
+def test_data_chorales_overwrite_replaces_its_own_set_and_never_the_users_files(timgm, tmp_path):
+    out = tmp_path / "set"
+    args = ["--out", out, "--tracks", "1", "--voices", "2", "--seconds", "1", "--soundfonts", timgm]
+    first = run_cli("data", "chorales", *args)
+    assert first.returncode == 0, first.stderr
+    old = sorted(p.relative_to(out) for p in files_under(out))
+    runs = run_cli_many([["data", "chorales", *args], ["data", "chorales", *args, "--tracks", "2", "--overwrite"]],
+                        tmp_path)
+    assert_clean_failure(runs[0], 4, "not an empty directory", "chorale set", "--overwrite")
+    assert runs[1].returncode == 0, runs[1].stderr
+    assert len(json.loads((out / "metadata.json").read_text())["tracks"]) == 2
+    assert set(old) <= {p.relative_to(out) for p in files_under(out)}  # same names, rendered again
+
+    (out / "extra").mkdir()
+    (out / "extra" / "mine.flac").write_bytes(b"mine")
+    before = {p: p.read_bytes() for p in files_under(out)}
+    r = run_cli("data", "chorales", *args, "--overwrite")
+    assert_clean_failure(r, 4, "not part of its chorale set", "mine.flac")
+    assert {p: p.read_bytes() for p in files_under(out)} == before
 
 
 # --- 6. settings checked first ----------------------------------------------------------------------------
