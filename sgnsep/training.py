@@ -7,6 +7,10 @@ overridden from a JSON file or ``--set key=value``; the resolved config is saved
 A run folder holds ``last/`` and ``best/`` (checkpoints that `separate` and `eval` load directly),
 ``state.safetensors`` + ``state.json`` (optimizer, RNG and position, for ``--resume``; no pickle), and
 ``log.csv``. Everything is written atomically: a run killed at any moment resumes from its last checkpoint.
+Before its first step a run writes ``state.json`` alone, with step 0 and its settings, so that one stopped
+before its first checkpoint can be started again by ``--resume`` exactly as it first started. The folder is
+locked while a run writes in it (sgnsep/folder_lock.py), and a new run never replaces what it did not write
+there without ``overwrite`` (:func:`check_run_folder`).
 """
 
 from __future__ import annotations
