@@ -1,19 +1,99 @@
 """Outputs written whole or not at all, and never over an existing file by accident.
 
-Every output goes to a temporary sibling ``.<name>.<random>.partial`` (:class:`PartialFile`) and is renamed
-into place when complete, so an interrupted or failed run leaves neither a half-written file nor a temporary
-one. Audio streams through :class:`sgnsep.audio_io.AtomicAudioWriter`; the small outputs here (JSON, CSV, PNG,
-checkpoints) are built in memory and written by :func:`write_bytes_atomic`.
+Every output goes to a temporary sibling ``.<name>.<pid>-<host>-<random>.partial`` (:class:`PartialFile`) and
+is renamed into place when complete, so an interrupted or failed run leaves neither a half-written file nor a
+temporary one. Audio streams through :class:`sgnsep.audio_io.AtomicAudioWriter`; the small outputs here (JSON,
+CSV, PNG, checkpoints) are built in memory and written by :func:`write_bytes_atomic`.
+
+A process killed outright (SIGKILL, the OOM killer, a power cut) runs no cleanup at all and leaves its
+temporary files. The writer's process id and a tag of its machine are in the name so that a later run can
+tell such leftovers from the temporary files of a run still going: :func:`remove_stale_partials` removes only
+those whose writer is no longer alive on this machine, and every writer sweeps the folder it writes into once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
+import socket
 from pathlib import Path
 from typing import Iterable
 
 from sgnsep.errors import OutputError
+from sgnsep.interrupts import uninterrupted
+
+# A 4-hex tag of this machine's name: a folder on a network file system may hold temporary files of writers
+# on other machines, whose process ids mean nothing here; those are never removed.
+HOST_TAG = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:4]
+_PARTIAL = re.compile(r"^\.(?P<target>.+)\.(?P<pid>[0-9]{1,10})-(?P<host>[0-9a-f]{4})-[0-9a-f]{8}\.partial$")
+# Before process ids were in the name: ".<name>.<16 hex>.partial". Nothing says whose they are; only a caller
+# that holds the folder's lock (a training run folder) may remove them.
+_LEGACY_PARTIAL = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{16}\.partial$")
+# Bytes the temporary name adds to an output's own name (".", ".", pid up to 10 digits, "-", tag, "-", 8 hex,
+# ".partial"): the output's name must leave room for them within NAME_MAX.
+PARTIAL_EXTRA = 1 + 1 + 10 + 1 + 4 + 1 + 8 + len(".partial")
+
+_live: set["PartialFile"] = set()  # temporary files of this process not yet renamed or removed
+_swept: set[Path] = set()  # folders already cleared of dead writers' leftovers by this process
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine. Unknown counts as alive: a leftover is kept
+    rather than a live run's file removed (a reused id only delays the removal)."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def remove_stale_partials(folder: Path, *, legacy: bool = False) -> list[Path]:
+    """Remove the temporary files in ``folder`` (not below it) whose writer was killed on this machine, and
+    with ``legacy`` those of older versions (whose names carry no process id: only for a folder this process
+    holds locked, see :mod:`sgnsep.folder_lock`). Never the user's files, never a live run's. Returns what
+    was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".partial")):
+            continue
+        m = _PARTIAL.match(name)
+        if m:
+            if m["host"] != HOST_TAG or _alive(int(m["pid"])):
+                continue
+        elif not (legacy and _LEGACY_PARTIAL.match(name)):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            pass
+    return removed
+
+
+def discard_partials() -> None:
+    """Remove every temporary file this process has open: the last sweep of an interrupted command (each
+    writer's own cleanup normally did it already; this makes "partial outputs were removed" true even if an
+    interrupt landed before one of those cleanups began)."""
+    with uninterrupted():
+        for partial in list(_live):
+            try:
+                partial.discard()
+            except OSError:
+                pass
 
 
 def apply_umask(path: Path) -> None:
@@ -24,7 +104,7 @@ def apply_umask(path: Path) -> None:
 
 
 class PartialFile:
-    """The temporary sibling ``.<name>.<random>.partial`` of ``target``, named before it is created.
+    """The temporary sibling ``.<name>.<pid>-<host>-<random>.partial`` of ``target``, named before it is created.
 
     Ctrl-C and SIGTERM arrive as exceptions between any two Python bytecodes. With ``tempfile.mkstemp`` one
     that lands after the file is created but before its name is returned and stored leaves an orphan that no
@@ -37,13 +117,20 @@ class PartialFile:
         self.target = Path(target)
         self.path = self._new_name()
         self._renaming = False
+        _live.add(self)  # before the file can exist: discard_partials() knows of it whenever it is created
 
     def _new_name(self) -> Path:
-        # 64 random bits: a name clash (retried below) is as unlikely as mkstemp's
-        return self.target.parent / f".{self.target.name}.{secrets.token_hex(8)}.partial"
+        # The process id tells a killed writer's leftover from a live one's file; 32 random bits keep the
+        # names of one process apart (a clash is retried below).
+        tag = f"{os.getpid()}-{HOST_TAG}-{secrets.token_hex(4)}"
+        return self.target.parent / f".{self.target.name}.{tag}.partial"
 
     def create(self) -> int:
         """Create the file (mode 0600, it must not exist yet) and return a descriptor open for writing."""
+        folder = self.target.parent
+        if folder not in _swept:  # once per folder: what killed writers left there goes
+            _swept.add(folder)
+            remove_stale_partials(folder)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         while True:
             try:
@@ -56,6 +143,7 @@ class PartialFile:
         apply_umask(self.path)
         self._renaming = True
         os.replace(self.path, self.target)
+        _live.discard(self)
 
     @property
     def renamed(self) -> bool:
@@ -64,11 +152,13 @@ class PartialFile:
         return self._renaming and not self.path.exists()
 
     def discard(self) -> None:
-        """Remove the temporary file, unless it has already been renamed into place."""
-        if self.renamed:
-            return
-        self._renaming = False
-        self.path.unlink(missing_ok=True)
+        """Remove the temporary file, unless it has already been renamed into place. Idempotent, and not
+        stopped half-way by a signal (see :mod:`sgnsep.interrupts`)."""
+        with uninterrupted():
+            if not self.renamed:
+                self._renaming = False
+                self.path.unlink(missing_ok=True)
+            _live.discard(self)
 
 
 class NewOutputs:
@@ -99,14 +189,15 @@ class NewOutputs:
         return path
 
     def remove(self) -> None:
-        for path in reversed(self._paths):
-            try:
-                if path.is_dir() and not path.is_symlink():
-                    path.rmdir()  # only if empty: a folder the user filled meanwhile stays
-                else:
-                    path.unlink(missing_ok=True)
-            except OSError:
-                pass
+        with uninterrupted():  # a signal now would leave half the outputs
+            for path in reversed(self._paths):
+                try:
+                    if path.is_dir() and not path.is_symlink():
+                        path.rmdir()  # only if empty: a folder the user filled meanwhile stays
+                    else:
+                        path.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def __enter__(self) -> "NewOutputs":
         return self

@@ -18,6 +18,7 @@ import numpy as np
 
 from sgnsep.atomic_write import PartialFile
 from sgnsep.errors import InputAudioError, OutputError, UsageError
+from sgnsep.interrupts import uninterrupted
 
 # Extensions we look for when an input is a folder. libsndfile reads more; these are the common ones.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus", ".w64", ".caf")
@@ -200,7 +201,7 @@ def resolve_format(ext: str, bit_depth: int | str) -> tuple[str, str]:
 
 
 class AtomicAudioWriter:
-    """Writes blocks to ``<dir>/.<name>.<random>.partial`` and renames to ``path`` on :meth:`commit`.
+    """Writes blocks to ``<dir>/.<name>.<pid>-<host>-<random>.partial`` and renames to ``path`` on :meth:`commit`.
 
     Creating the writer touches no file; :meth:`open` creates the temporary file. Keep the writer where your
     cleanup finds it before calling :meth:`open`, and call :meth:`abort` from that cleanup on any exception
@@ -277,12 +278,13 @@ class AtomicAudioWriter:
             ) from None
 
     def abort(self) -> None:
-        try:
-            if self._file is not None and not self._file.closed:
-                self._file.close()
-        except Exception:
-            pass
-        self._partial.discard()
+        with uninterrupted():  # a signal between the close and the removal would leave the temporary file
+            try:
+                if self._file is not None and not self._file.closed:
+                    self._file.close()
+            except Exception:
+                pass
+            self._partial.discard()
 
 
 def write_audio(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> None:

@@ -1,7 +1,8 @@
 """The `sgnsep` command line: parse, call the library, render. All behaviour lives in the library.
 
-Exit codes: 0 success; 1 internal error or mixed failures; 2 usage; 3 input audio; 4 output; 5 model;
-6 device; 8 nothing detected (separate --sources auto); 130 interrupted (Ctrl-C or SIGTERM).
+Exit codes: 0 success; 1 internal error or mixed failures; 2 usage; 3 input audio; 4 output (the folder in use
+by another run included); 5 model; 6 device; 7 training diverged; 8 nothing detected (separate --sources
+auto); 129 hung up (SIGHUP); 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -82,19 +83,28 @@ def _show_library_warnings() -> None:
         logger.addHandler(_WarningsToConsole(logging.WARNING))
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so that temporary outputs are removed."""
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+_reported = False  # the interrupt message has been printed (it is printed once)
 
 
 def _interrupted(exc: KeyboardInterrupt, path: Path | None = None) -> None:
-    what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
-    where = f" while processing {escape(str(path))}" if path else ""
-    err.print(f"[bold red]{what}[/]{where}; its partial outputs were removed.", highlight=False, soft_wrap=True)
-    raise typer.Exit(130)
+    """A stopping signal: remove what is left of the partial outputs, say so once, exit 130 (SIGINT,
+    SIGTERM) or 129 (SIGHUP). Further signals are ignored meanwhile (sgnsep/interrupts.py)."""
+    global _reported
+    from sgnsep.atomic_write import discard_partials
+    from sgnsep.interrupts import Interrupted, ignore_further
+
+    ignore_further()
+    stop = exc if isinstance(exc, Interrupted) else Interrupted()
+    discard_partials()  # each writer's cleanup has run; this catches one an interrupt kept from starting
+    if not _reported:
+        _reported = True
+        where = f" while processing {escape(str(path))}" if path else ""
+        try:
+            err.print(f"[bold red]{stop.word}[/]{where}; its partial outputs were removed.", highlight=False,
+                      soft_wrap=True)
+        except OSError:  # SIGHUP: the terminal may be gone; the exit code still tells
+            pass
+    raise typer.Exit(stop.exit_code)
 
 
 def _version_callback(value: bool):
@@ -193,11 +203,12 @@ def separate(
 ):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from sgnsep import audio_io
+    from sgnsep import audio_io, folder_lock
     from sgnsep.separation_job import SeparationJob, check_job, distinct_outputs, run_job
     from sgnsep.separator import Separator
 
     bit_depth = bit_depth or audio_io.default_bit_depth(ext)
+    held = ExitStack()  # the output folder's lock, from just before the first write to the end
     try:
         audio_io.resolve_format(ext, bit_depth)
         if len(inputs) == 1 and not inputs[0].exists():
@@ -223,13 +234,18 @@ def separate(
             job.gains_db = parse_gains(gain)
         check_job(sep, job)  # fail before touching any file
         files = distinct_outputs(sep, files, job)
+        # One run at a time per output folder: a second one whose outputs collide would pass the "exists?"
+        # checks while the first still writes, then replace its stems (sgnsep/folder_lock.py).
+        held.enter_context(folder_lock.hold(out_dir, option="--out", what="output folder"))
     except SgnsepError as e:
+        held.close()
         _fail(e)
     except KeyboardInterrupt as exc:
+        held.close()
         _interrupted(exc)
 
     results, failures, job_info = [], [], []
-    with Progress(
+    with held, Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
@@ -755,6 +771,11 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON file of training settings.", readable=False)] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="key=value override (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Start a new run in an --out that holds a run, a model or other files: "
+                                         "replaces what `sgnsep train` writes there, keeps everything else."),
+    ] = False,
     init_from: Annotated[
         Optional[str],
         typer.Option("--init-from", help="Fine-tune: start from this model's weights (folder or name), not from scratch."),
@@ -764,23 +785,21 @@ def train(
 ):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from sgnsep import folder_lock
     from sgnsep.separator import resolve_device
-    from sgnsep.training import TrainConfig, config_from_dict, parse_overrides, train as run_training
+    from sgnsep.training import TrainConfig, check_run_folder, config_from_dict, parse_overrides, train as run_training
 
     _show_library_warnings()
+    held = ExitStack()
     try:
         if max_steps is not None and max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, got {max_steps}.")
         from sgnsep.datasets import DATASETS, data_root
 
-        if dataset == "synth":
-            # The offline corpus: rendered once into the default data folder, then trained on as solos.
+        render_synth = dataset == "synth"
+        if render_synth:
+            # The offline corpus: rendered once into the default data folder (below), then trained on as solos.
             data_dir = data_dir or data_root() / "synth"
-            if not (data_dir / "metadata.json").is_file():
-                err.print(f"Rendering the offline instrument corpus into {escape(str(data_dir))} (once; about a minute)...")
-                from sgnsep import synth
-
-                synth.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
             dataset = "solos"
         elif dataset not in DATASETS:
             raise UsageError(f"Unknown --dataset '{dataset}'; choose from synth, {', '.join(DATASETS)}.")
@@ -799,6 +818,20 @@ def train(
         if init_from is not None:
             given.append(f"init_from={json.dumps(init_from)}")
         cfg = parse_overrides(cfg, given + (overrides or []))
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if int(os.environ.get("RANK", "0")) == 0:  # the lead process holds the run folder (train() again, reentrant)
+            held.enter_context(folder_lock.hold(out_dir, option="--out", what="run folder"))
+            check_run_folder(out_dir, resume=resume, overwrite=overwrite)  # now, not after rendering a corpus
+        if render_synth and not (data_dir / "metadata.json").is_file():
+            # Held while rendering: another `train --dataset synth` or `data synth` is refused (or, for the
+            # processes of one torchrun, waits and then finds the corpus rendered).
+            with folder_lock.hold(data_dir, option="--data-dir", what="corpus folder", wait=distributed):
+                if not (data_dir / "metadata.json").is_file():
+                    err.print(f"Rendering the offline instrument corpus into {escape(str(data_dir))} (once; "
+                              "about a minute)...")
+                    from sgnsep import synth
+
+                    synth.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
         dev = resolve_device(device)
         with Progress(
             TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[info]}"),
@@ -810,11 +843,14 @@ def train(
                 val = f" val SDRi {row['val_sdri']:.2f} dB" if row["val_sdri"] != "" else ""
                 progress.update(task, completed=row["step"], total=row["total_steps"], info=f"loss {row['loss']:.3f}{val}")
 
-            result = run_training(cfg, out_dir, resume=resume, device=dev, on_step=on_step, max_steps=max_steps)
+            result = run_training(cfg, out_dir, resume=resume, overwrite=overwrite, device=dev, on_step=on_step,
+                                  max_steps=max_steps)
     except SgnsepError as e:
         _fail(e)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
+    finally:
+        held.close()  # the run folder's lock (and the folder itself if it was made for it and is empty)
     err.print(
         f"[green]trained[/] {result.steps} steps in {result.seconds:.0f} s; best validation SDRi "
         f"{result.best_val_sdri:.2f} dB. Checkpoints: {escape(str(out_dir / 'best'))} and {escape(str(out_dir / 'last'))}.",
@@ -839,7 +875,11 @@ def data_synth(
     clips_per_class: Annotated[int, typer.Option("--clips-per-class")] = 40,
     clip_seconds: Annotated[float, typer.Option("--clip-seconds")] = 10.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Render into a folder that holds a corpus or other files: replaces the "
+                                         "previous corpus and files of the names it writes, keeps all others."),
+    ] = False,
 ):
     try:
         from sgnsep import synth
@@ -878,6 +918,11 @@ def data_chorales(
     soundfonts: Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys or paths (default: all found).")] = "",
     sample_rate: Annotated[int, typer.Option("--sample-rate")] = 11025,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace a chorale set rendered into --out before (only its files; a "
+                                         "folder that holds other files is still refused)."),
+    ] = False,
 ):
     try:
         from sgnsep import synth
@@ -890,7 +935,7 @@ def data_chorales(
             out_dir, tracks=tracks, num_sources=voices, seconds=seconds, sample_rate=sample_rate, seed=seed,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             soundfonts=[s.strip() for s in soundfonts.split(",")] if soundfonts else None,
-            split=split,
+            split=split, overwrite=overwrite,
         )
     except SgnsepError as e:
         _fail(e)
@@ -994,13 +1039,22 @@ def push(
 
 
 def main() -> None:
-    """Console-script entry point: user errors as one line, Ctrl-C/SIGTERM as exit 130, no tracebacks."""
+    """Console-script entry point: user errors as one line, Ctrl-C/SIGTERM as exit 130 and SIGHUP as 129 (each
+    with one message, after the partial outputs are removed), no tracebacks."""
+    from sgnsep import interrupts
+
+    interrupts.install()
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not in the main thread (e.g. called from a test runner thread)
-        pass
-    try:
-        app(standalone_mode=True)  # Typer maps a stray KeyboardInterrupt to exit 130 itself
+        try:
+            app(standalone_mode=True)  # Typer maps a stray KeyboardInterrupt to exit 130 itself
+        finally:
+            interrupts.ignore_further()  # the work is over: a signal now must not become a traceback
+    except SystemExit as e:
+        if interrupts.caught() is not None and not _reported:  # stopped outside the commands' own handlers
+            _exit_interrupted(interrupts.Interrupted(interrupts.caught()))
+        raise
+    except KeyboardInterrupt as exc:  # a signal between the command's end and the lines above
+        _exit_interrupted(exc)
     except SgnsepError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
@@ -1013,6 +1067,13 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(1)
+
+
+def _exit_interrupted(exc: KeyboardInterrupt) -> None:
+    try:
+        _interrupted(exc)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from sgnsep.errors import OutputError, UsageError
+from sgnsep.interrupts import uninterrupted
 from sgnsep.separator import DEFAULT_TEMPLATE, RESIDUAL, FileResult
 
 AUTO = "auto"
@@ -248,16 +249,17 @@ def run_job(
             result.outputs[FIGURE] = figure
     except BaseException:
         # All or nothing for this file: the stems go too (they were written by this call).
-        for p in {*written, *(Path(result.outputs[n]) for n in stems)}:
-            try:
-                p.unlink(missing_ok=True)
-            except OSError:  # cleaning up must not hide why the job failed
-                pass
-        for folder in sorted(new_folders, key=lambda d: len(d.parts), reverse=True):
-            try:
-                folder.rmdir()  # only if left empty
-            except OSError:
-                pass
+        with uninterrupted():  # not stopped half-way by a signal
+            for p in {*written, *(Path(result.outputs[n]) for n in stems)}:
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError:  # cleaning up must not hide why the job failed
+                    pass
+            for folder in sorted(new_folders, key=lambda d: len(d.parts), reverse=True):
+                try:
+                    folder.rmdir()  # only if left empty
+                except OSError:
+                    pass
         raise
     result.elapsed = time.perf_counter() - started  # detection, remix and figure included
     return JobResult(result, timeline, remix, figure)

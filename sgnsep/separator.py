@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from sgnsep import audio_io, chunking
-from sgnsep.atomic_write import NewOutputs
+from sgnsep.atomic_write import PARTIAL_EXTRA, NewOutputs
 from sgnsep.checkpoint import load_checkpoint
 from sgnsep.errors import DeviceError, InputAudioError, OutputError, UsageError
+from sgnsep.interrupts import uninterrupted
 from sgnsep.model import use_channels_last
 from sgnsep.registry import DEFAULT_MODEL, resolve_model
 
@@ -65,9 +66,8 @@ def resolve_device(spec: str) -> torch.device:
 
 
 # Longest name of one path component most file systems take (NAME_MAX, in bytes). An output's temporary sibling
-# ".<name>.<16 hex>.partial" (sgnsep/atomic_write.py) is 26 bytes longer than the output's own name.
+# ".<name>.<pid>-<host>-<random>.partial" (sgnsep/atomic_write.py) is PARTIAL_EXTRA bytes longer than its name.
 NAME_MAX = 255
-PARTIAL_EXTRA = 26
 _UNSAFE_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
@@ -454,12 +454,16 @@ class Separator:
                 writer.commit()
         except BaseException:
             # No half set of stems: temporary files go, and so do stems already renamed into place by this call.
-            for writer in writers.values():
-                if writer.committed:
-                    writer.path.unlink(missing_ok=True)
-                else:
-                    writer.abort()
-            created.remove()
+            with uninterrupted():  # not stopped half-way by a signal
+                for writer in writers.values():
+                    try:
+                        if writer.committed:
+                            writer.path.unlink(missing_ok=True)
+                        else:
+                            writer.abort()
+                    except OSError:  # one that cannot go must not keep the others
+                        pass
+                created.remove()
             raise
         return FileResult(
             input=str(path),

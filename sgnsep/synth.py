@@ -110,6 +110,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sgnsep import folder_lock
 from sgnsep.atomic_write import NewOutputs, write_bytes_atomic, write_text_atomic
 from sgnsep.errors import OutputError, UsageError
 
@@ -1065,6 +1066,57 @@ def _provenance(class_names: list[str], fonts: dict, target_db: float) -> dict:
     }
 
 
+def _own_metadata(path: Path, fmt: str) -> dict | None:
+    """The metadata.json at ``path`` if sgnsep wrote it (its "format" is ``fmt``), else None."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == fmt else None
+
+
+def _first_other_file(folder: Path, skip: Callable[[Path], bool] = lambda p: False) -> Path | None:
+    """The first file under ``folder`` (sorted walk) that is not the folder's lock, a temporary ``.partial``
+    file, or one ``skip`` accepts: a file this command did not write, i.e. one of the user's."""
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            if name == folder_lock.LOCK_NAME or (name.startswith(".") and name.endswith(".partial")) or skip(path):
+                continue
+            return path
+    return None
+
+
+def _refuse_foreign_corpus_folder(out: Path, fmt: str, overwrite: bool) -> None:
+    """A corpus goes into a new or empty folder, or (``overwrite``) over a corpus rendered before. A folder
+    that holds other files (a metadata.json of the user's, clips of a render that was killed, anything) is
+    refused unless ``overwrite``: rendering writes clips under fixed names, which would replace the user's.
+    With ``overwrite`` only the files the render writes are replaced; the others are kept."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file, not a folder.", hint="Choose a folder with --out.")
+    if overwrite or not out.is_dir():
+        return
+    meta = out / "metadata.json"
+    if meta.exists():
+        if _own_metadata(meta, fmt) is not None:
+            raise OutputError(f"{meta} already exists.", hint="Pass --overwrite to replace that corpus (only its "
+                              "own files; others are kept), or choose another directory.")
+        raise OutputError(
+            f"{meta} exists and is not the metadata of a corpus sgnsep rendered.",
+            hint="Choose a new or empty directory, or pass --overwrite to render into this one anyway (its "
+            "metadata.json and clips of the corpus's names are replaced; other files are kept).",
+        )
+    first = _first_other_file(out)
+    if first is not None:
+        raise OutputError(
+            f"{out} holds files but no metadata.json of a finished corpus (e.g. {first}): files of yours, or a "
+            "render that was stopped before it finished.",
+            hint="Choose a new or empty directory, or pass --overwrite (`sgnsep data synth --overwrite`) to render "
+            "into it (only the files of the corpus's names are replaced; others are kept).",
+        )
+
+
 def synthesize_corpus(
     out_dir: str | os.PathLike,
     *,
@@ -1115,167 +1167,169 @@ def synthesize_corpus(
 
     out = Path(out_dir)
     meta_path = out / "metadata.json"
-    if meta_path.exists() and not overwrite:
-        raise OutputError(f"{meta_path} already exists.", hint="Choose another directory or pass overwrite=True.")
-    with NewOutputs() as outputs:  # a stopped run takes away what it wrote: rerun it into the same folder
-        try:
-            outputs.folder(out)
-            if meta_path.exists():
-                # overwrite: the old manifest goes first, so that a stopped run can never leave it describing
-                # new clips under the old names; then the clips of the previous corpus
-                old_text = meta_path.read_text()
-                meta_path.unlink()
-                try:
-                    inside = out.resolve()
-                    for clip in json.loads(old_text).get("clips", []):
-                        old = (out / clip["path"]).resolve()
-                        if old.parent.parent == inside and old.suffix == ".wav":  # <class>/<clip>.wav, nothing else
-                            old.unlink(missing_ok=True)
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    pass
+    # One render at a time in a corpus folder (sgnsep/folder_lock.py): two would write the same clip names.
+    with folder_lock.hold(out, option="--out", what="corpus folder"):
+        _refuse_foreign_corpus_folder(out, METADATA_FORMAT, overwrite)
+        with NewOutputs() as outputs:  # a stopped run takes away what it wrote: rerun it into the same folder
+            try:
+                outputs.folder(out)
+                if meta_path.exists():
+                    # overwrite: the old manifest goes first, so that a stopped run can never leave it describing
+                    # new clips under the old names; then the clips of the previous corpus, if sgnsep rendered it
+                    # (the clips a metadata.json of the user's lists are the user's)
+                    old = _own_metadata(meta_path, METADATA_FORMAT)
+                    meta_path.unlink()
+                    try:
+                        inside = out.resolve()
+                        for clip in (old or {}).get("clips", []):
+                            old = (out / clip["path"]).resolve()
+                            if old.parent.parent == inside and old.suffix == ".wav":  # <class>/<clip>.wav, nothing else
+                                old.unlink(missing_ok=True)
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        pass
+                for c in class_names:
+                    outputs.folder(out / c)
+            except OSError as exc:
+                raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
+            cache_path = outputs.add(out / "chorale_notes.json") if chorale_cache is True else (chorale_cache or None)
+
+            t0 = time.perf_counter()
+            # Which (class, soundfont) pairs render at all.
+            usable: dict[str, list[str]] = {}
+            skipped_presets = []
             for c in class_names:
-                outputs.folder(out / c)
-        except OSError as exc:
-            raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
-        cache_path = outputs.add(out / "chorale_notes.json") if chorale_cache is True else (chorale_cache or None)
+                usable[c] = []
+                for key, path in fonts.items():
+                    why = probe_preset(path, INSTRUMENTS[c], sample_rate)
+                    if why is None:
+                        usable[c].append(key)
+                    else:
+                        skipped_presets.append({"class": c, "soundfont": key, "reason": why})
 
-        t0 = time.perf_counter()
-        # Which (class, soundfont) pairs render at all.
-        usable: dict[str, list[str]] = {}
-        skipped_presets = []
-        for c in class_names:
-            usable[c] = []
-            for key, path in fonts.items():
-                why = probe_preset(path, INSTRUMENTS[c], sample_rate)
-                if why is None:
-                    usable[c].append(key)
+            # Plan every clip first (cheap), so the chorales needed can be parsed in one go.
+            plans = []
+            for c in class_names:
+                counts = _split_counts(clips_per_class, fractions)
+                order = [s for s in SPLITS for _ in range(counts[s])]
+                for i, split in enumerate(order):
+                    rng = np.random.default_rng([int(seed), zlib.crc32(c.encode()), i])
+                    if score_source == "mixed":
+                        source = "chorale" if i % 2 == 0 else "random"
+                    else:
+                        source = "chorale" if score_source == "chorales" else "random"
+                    plans.append({"class": c, "index": i, "split": split, "source": source, "rng": rng})
+
+            pools: dict[str, list[str]] = {s: [] for s in SPLITS}
+            if any(p["source"] == "chorale" for p in plans):
+                for cid in chorale_ids():
+                    pools[_chorale_split(cid, fractions)].append(cid)
+            for p in plans:
+                if p["source"] == "chorale" and not pools[p["split"]]:
+                    p["source"] = "random"  # documented fallback: no chorale falls in a tiny split
+                if p["source"] == "chorale":
+                    pool = pools[p["split"]]
+                    p["chorale_candidates"] = [pool[int(j)] for j in p["rng"].permutation(len(pool))[:8]]
                 else:
-                    skipped_presets.append({"class": c, "soundfont": key, "reason": why})
+                    p["melody_seed"] = int(p["rng"].integers(0, 2**63 - 1))
+            needed = [p["chorale_candidates"][0] for p in plans if p["source"] == "chorale"]
+            chorales = load_chorales(needed, cache_path) if needed else {}
 
-        # Plan every clip first (cheap), so the chorales needed can be parsed in one go.
-        plans = []
-        for c in class_names:
-            counts = _split_counts(clips_per_class, fractions)
-            order = [s for s in SPLITS for _ in range(counts[s])]
-            for i, split in enumerate(order):
-                rng = np.random.default_rng([int(seed), zlib.crc32(c.encode()), i])
-                if score_source == "mixed":
-                    source = "chorale" if i % 2 == 0 else "random"
+            records = []
+            skipped_clips = []
+            audio_seconds = 0.0
+            for done, p in enumerate(plans, start=1):
+                c, i, rng = p["class"], p["index"], p["rng"]
+                inst = INSTRUMENTS[c]
+                clip_id = f"{c}_{i:05d}"
+                fonts_ok = usable[c]
+                if not fonts_ok:
+                    skipped_clips.append({"clip_id": clip_id, "reason": "no soundfont renders this class"})
+                    if progress:
+                        progress(done, len(plans))
+                    continue
+                # A family first, then one of its soundfonts, so that the three FluidR3-derived soundfonts do not
+                # outweigh TimGM6mb.
+                families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
+                family = families[int(rng.integers(len(families)))]
+                in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
+                font_key = in_family[int(rng.integers(len(in_family)))]
+                if p["source"] == "chorale":
+                    voices = None
+                    for cid in p["chorale_candidates"]:
+                        voices = chorales.get(cid) if cid in chorales else load_chorales([cid], cache_path)[cid]
+                        if voices:
+                            break
+                    if not voices:  # (never seen) none of 8 chorales usable: a random melody instead
+                        p["source"], p["melody_seed"] = "random", int(rng.integers(0, 2**63 - 1))
+                if p["source"] == "chorale":
+                    notes, info = chorale_clip(voices, inst, rng, clip_seconds)
+                    score = {"source": "chorale", "id": f"chorale:{cid}", "chorale": cid, **info}
                 else:
-                    source = "chorale" if score_source == "chorales" else "random"
-                plans.append({"class": c, "index": i, "split": split, "source": source, "rng": rng})
-
-        pools: dict[str, list[str]] = {s: [] for s in SPLITS}
-        if any(p["source"] == "chorale" for p in plans):
-            for cid in chorale_ids():
-                pools[_chorale_split(cid, fractions)].append(cid)
-        for p in plans:
-            if p["source"] == "chorale" and not pools[p["split"]]:
-                p["source"] = "random"  # documented fallback: no chorale falls in a tiny split
-            if p["source"] == "chorale":
-                pool = pools[p["split"]]
-                p["chorale_candidates"] = [pool[int(j)] for j in p["rng"].permutation(len(pool))[:8]]
-            else:
-                p["melody_seed"] = int(p["rng"].integers(0, 2**63 - 1))
-        needed = [p["chorale_candidates"][0] for p in plans if p["source"] == "chorale"]
-        chorales = load_chorales(needed, cache_path) if needed else {}
-
-        records = []
-        skipped_clips = []
-        audio_seconds = 0.0
-        for done, p in enumerate(plans, start=1):
-            c, i, rng = p["class"], p["index"], p["rng"]
-            inst = INSTRUMENTS[c]
-            clip_id = f"{c}_{i:05d}"
-            fonts_ok = usable[c]
-            if not fonts_ok:
-                skipped_clips.append({"clip_id": clip_id, "reason": "no soundfont renders this class"})
+                    notes, info = random_melody(inst, p["melody_seed"], clip_seconds)
+                    score = {"source": "random", "id": f"random:{p['melody_seed']}", **info}
+                audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=clip_seconds)
+                if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+                    skipped_clips.append({"clip_id": clip_id, "soundfont": font_key, "reason": "silent render"})
+                    if progress:
+                        progress(done, len(plans))
+                    continue
+                audio, loud = normalise_loudness(audio, sample_rate, target_db)
+                rel = f"{c}/{clip_id}.wav"
+                _write_wav(outputs.add(out / rel), audio, sample_rate, subtype)
+                audio_seconds += len(audio) / sample_rate
+                pitches = [n.pitch for n in notes]
+                rec = {
+                    "clip_id": clip_id,
+                    "path": rel,
+                    "class": c,
+                    "split": p["split"],
+                    "soundfont": font_key,
+                    "soundfont_file": fonts[font_key].name,
+                    "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
+                    "program": inst.program,
+                    "gm_name": inst.gm_name,
+                    "score": score,
+                    "tempo_bpm": score["tempo_bpm"],
+                    "transposition": score["transposition"],
+                    "pitch_range": [min(pitches), max(pitches)],
+                    "n_notes": len(notes),
+                    "seconds": round(len(audio) / sample_rate, 6),
+                    **loud,
+                }
+                if store_notes:
+                    rec["notes"] = [[n.pitch, n.start, n.duration, n.velocity] for n in notes]
+                records.append(rec)
                 if progress:
                     progress(done, len(plans))
-                continue
-            # A family first, then one of its soundfonts, so that the three FluidR3-derived soundfonts do not
-            # outweigh TimGM6mb.
-            families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
-            family = families[int(rng.integers(len(families)))]
-            in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
-            font_key = in_family[int(rng.integers(len(in_family)))]
-            if p["source"] == "chorale":
-                voices = None
-                for cid in p["chorale_candidates"]:
-                    voices = chorales.get(cid) if cid in chorales else load_chorales([cid], cache_path)[cid]
-                    if voices:
-                        break
-                if not voices:  # (never seen) none of 8 chorales usable: a random melody instead
-                    p["source"], p["melody_seed"] = "random", int(rng.integers(0, 2**63 - 1))
-            if p["source"] == "chorale":
-                notes, info = chorale_clip(voices, inst, rng, clip_seconds)
-                score = {"source": "chorale", "id": f"chorale:{cid}", "chorale": cid, **info}
-            else:
-                notes, info = random_melody(inst, p["melody_seed"], clip_seconds)
-                score = {"source": "random", "id": f"random:{p['melody_seed']}", **info}
-            audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=clip_seconds)
-            if float(np.max(np.abs(audio))) < SILENCE_PEAK:
-                skipped_clips.append({"clip_id": clip_id, "soundfont": font_key, "reason": "silent render"})
-                if progress:
-                    progress(done, len(plans))
-                continue
-            audio, loud = normalise_loudness(audio, sample_rate, target_db)
-            rel = f"{c}/{clip_id}.wav"
-            _write_wav(outputs.add(out / rel), audio, sample_rate, subtype)
-            audio_seconds += len(audio) / sample_rate
-            pitches = [n.pitch for n in notes]
-            rec = {
-                "clip_id": clip_id,
-                "path": rel,
-                "class": c,
-                "split": p["split"],
-                "soundfont": font_key,
-                "soundfont_file": fonts[font_key].name,
-                "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
-                "program": inst.program,
-                "gm_name": inst.gm_name,
-                "score": score,
-                "tempo_bpm": score["tempo_bpm"],
-                "transposition": score["transposition"],
-                "pitch_range": [min(pitches), max(pitches)],
-                "n_notes": len(notes),
-                "seconds": round(len(audio) / sample_rate, 6),
-                **loud,
+
+            split_ids = {s: [r["clip_id"] for r in records if r["split"] == s] for s in SPLITS}
+            split_scores = {s: sorted({r["score"]["id"] for r in records if r["split"] == s}) for s in SPLITS}
+            manifest = {
+                "format": METADATA_FORMAT,
+                "version": METADATA_VERSION,
+                "layout": "solos: <class>/<clip_id>.wav",
+                "sample_rate": sample_rate,
+                "subtype": subtype,
+                "clip_seconds": clip_seconds,
+                "seed": int(seed),
+                "score_source": score_source,
+                "classes": class_names,
+                **_provenance(class_names, fonts, float(target_db)),
+                "split_fractions": fractions,
+                "split_rule": (
+                    "disjoint by score: a chorale's split is fixed by sha256('chorale:' + id) against the fractions; "
+                    "each random melody has its own seed and one clip; per class round(n * fraction) clips per split"
+                ),
+                "splits": split_ids,
+                "split_scores": split_scores,
+                "skipped": {
+                    "presets": skipped_presets,
+                    "clips": skipped_clips,
+                    "n_clips": len(skipped_clips),
+                },
+                "clips": records,
             }
-            if store_notes:
-                rec["notes"] = [[n.pitch, n.start, n.duration, n.velocity] for n in notes]
-            records.append(rec)
-            if progress:
-                progress(done, len(plans))
-
-        split_ids = {s: [r["clip_id"] for r in records if r["split"] == s] for s in SPLITS}
-        split_scores = {s: sorted({r["score"]["id"] for r in records if r["split"] == s}) for s in SPLITS}
-        manifest = {
-            "format": METADATA_FORMAT,
-            "version": METADATA_VERSION,
-            "layout": "solos: <class>/<clip_id>.wav",
-            "sample_rate": sample_rate,
-            "subtype": subtype,
-            "clip_seconds": clip_seconds,
-            "seed": int(seed),
-            "score_source": score_source,
-            "classes": class_names,
-            **_provenance(class_names, fonts, float(target_db)),
-            "split_fractions": fractions,
-            "split_rule": (
-                "disjoint by score: a chorale's split is fixed by sha256('chorale:' + id) against the fractions; "
-                "each random melody has its own seed and one clip; per class round(n * fraction) clips per split"
-            ),
-            "splits": split_ids,
-            "split_scores": split_scores,
-            "skipped": {
-                "presets": skipped_presets,
-                "clips": skipped_clips,
-                "n_clips": len(skipped_clips),
-            },
-            "clips": records,
-        }
-        return _write_manifest(manifest, outputs.add(meta_path), t0, audio_seconds)
+            return _write_manifest(manifest, outputs.add(meta_path), t0, audio_seconds)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1392,6 +1446,56 @@ def _write_stem(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, subty
     write_bytes_atomic(path, encoded.getvalue())
 
 
+def _clear_chorale_folder(out: Path, overwrite: bool) -> None:
+    """A chorale set needs a folder of its own (the evaluator reads every folder in it as a track): new, empty,
+    or (``overwrite``) one that holds a set rendered before, whose files are removed first (the manifest
+    first, so that a stop half-way never leaves it describing missing tracks). Other files are never removed:
+    a folder that holds any is refused."""
+    if not out.is_dir():
+        return
+    meta_path = out / "metadata.json"
+    old = _own_metadata(meta_path, STEMS_FORMAT)
+    if old is None or not overwrite:
+        first = _first_other_file(out)
+        if first is None:
+            return
+        what = "a chorale set rendered before (metadata.json)" if old is not None else f"files ({first})"
+        raise OutputError(
+            f"{out} is not an empty directory: it holds {what}.",
+            hint="Pass --overwrite to replace that set, or render into a new or empty directory."
+            if old is not None
+            else "The evaluator reads every folder in it as a track: render into a new or empty directory "
+            "(--overwrite replaces only a chorale set sgnsep rendered there).",
+        )
+    inside = out.resolve()
+    listed = set()
+    for track in old.get("tracks", []) if isinstance(old.get("tracks"), list) else []:
+        stems = track.get("stems") if isinstance(track, dict) else None
+        for stem in (stems.values() if isinstance(stems, dict) else []):
+            rel = stem.get("path") if isinstance(stem, dict) else None
+            if isinstance(rel, str):
+                path = (out / rel).resolve()
+                if path.parent.parent == inside:  # <track>/<class>.<fmt>, nothing outside the set
+                    listed.add(path)
+    stray = _first_other_file(out, skip=lambda p: p.resolve() in listed or p == meta_path)
+    if stray is not None:
+        raise OutputError(
+            f"{out} holds files that are not part of its chorale set ({stray}); the evaluator would read them "
+            "as tracks.", hint="Move them away, or render into a new or empty directory.",
+        )
+    try:
+        meta_path.unlink()
+        for path in sorted(listed):
+            path.unlink(missing_ok=True)
+        for folder in sorted({p.parent for p in listed}):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+    except OSError as exc:
+        raise OutputError(f"Cannot remove the previous set in {out} ({exc.strerror or exc}).") from None
+
+
 def render_chorale_stems(
     out_dir: str | os.PathLike,
     *,
@@ -1405,6 +1509,7 @@ def render_chorale_stems(
     split: str = "test",
     subtype: str = "PCM_16",
     fmt: str = "flac",
+    overwrite: bool = False,
 ) -> dict:
     """Render an evaluation set of real polyphonic music in the stems layout and return its manifest::
 
@@ -1428,7 +1533,8 @@ def render_chorale_stems(
     silent is skipped and counted (``skipped``); the next chorale is tried, so ``tracks`` tracks are written
     unless the split runs out. Everything random comes from ``numpy.random.default_rng`` seeded by ``seed``,
     ``split``, ``num_sources`` and the attempt number: the same arguments give byte-identical files.
-    ``out_dir`` must be empty or absent (stale track folders would join the set). Returns the content of
+    ``out_dir`` must be empty or absent (stale track folders would join the set); with ``overwrite`` it may
+    hold a set rendered before, whose files (and only those) are removed first. Returns the content of
     metadata.json plus ``"timing"``.
     """
     class_names = _resolve_classes(classes)
@@ -1455,185 +1561,185 @@ def render_chorale_stems(
     fractions = dict(DEFAULT_SPLIT_FRACTIONS)
 
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputError(
-            f"{out} is not an empty directory.",
-            hint="The evaluator reads every folder in it as a track: render into a new or empty directory.",
-        )
-    with NewOutputs() as outputs:  # a stopped run takes away what it wrote: rerun it into the same folder
-        try:
-            outputs.folder(out)
-        except OSError as exc:
-            raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
-
-        t0 = time.perf_counter()
-        usable: dict[str, list[str]] = {}  # soundfont -> classes it renders
-        skipped_presets = []
-        for key, path in fonts.items():
-            usable[key] = []
-            for c in class_names:
-                why = probe_preset(path, INSTRUMENTS[c], sample_rate)
-                if why is None:
-                    usable[key].append(c)
-                else:
-                    skipped_presets.append({"class": c, "soundfont": key, "reason": why})
-        fonts_ok = [k for k in fonts if len(usable[k]) >= num_sources]
-        if not fonts_ok:
-            raise UsageError(f"No soundfont renders {num_sources} of the classes {', '.join(class_names)}.")
-
-        pool = [cid for cid in dict.fromkeys(chorale_ids()) if _chorale_split(cid, fractions) == split]
-        if not pool:
-            raise UsageError(f"No chorale falls in the '{split}' split.")
-        base = [int(seed), zlib.crc32(b"chorale-stems"), zlib.crc32(split.encode()), num_sources]
-        order = [pool[int(j)] for j in np.random.default_rng(base).permutation(len(pool))]
-        max_attempts = max(tracks, len(pool)) * 3
-
-        uses: dict[str, int] = {c: 0 for c in class_names}
-        records, skipped_tracks = [], []
-        audio_seconds = 0.0
-        attempt = 0
-        while len(records) < tracks and attempt < max_attempts:
-            cid = order[attempt % len(order)]
-            rng = np.random.default_rng([*base, attempt])
-            attempt += 1
-            voices = load_chorales([cid])[cid]
-            if not voices:
-                skipped_tracks.append({"chorale": cid, "reason": "chorale cannot be parsed"})
-                continue
-            families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
-            family = families[int(rng.integers(len(families)))]
-            in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
-            font_key = in_family[int(rng.integers(len(in_family)))]
-            chosen = [VOICES[int(i)] for i in sorted(rng.choice(len(VOICES), num_sources, replace=False))]
-            bpm = float(rng.uniform(*CHORALE_TEMPO_BPM))
-            fermata_factor = float(rng.uniform(*FERMATA_FACTOR))
-            to_seconds = _chorale_time_map(voices, 60.0 / bpm, fermata_factor)
-            total = to_seconds(max(on + dur for events in voices.values() for _, on, dur, _ in events))
-            common = sorted(set.intersection(*({e[1] for e in voices[v]} for v in chosen)))
-            starts = [q for q in common if total - to_seconds(q) >= seconds] or common[:1] or [0.0]
-            start_q = float(starts[int(rng.integers(len(starts)))])
-            lead_in = float(rng.uniform(0.0, 0.25))
-            offset = to_seconds(start_q) - lead_in
-            lines: dict[str, list[tuple[int, float, float]]] = {}
-            for v in chosen:
-                lines[v] = []
-                for pitch, on, dur, _ in voices[v]:
-                    t = to_seconds(on) - offset
-                    if on < start_q - 1e-9:
-                        continue
-                    if t >= seconds:
-                        break
-                    lines[v].append((int(pitch), t, to_seconds(on + dur) - to_seconds(on)))
-            if any(len(lines[v]) < 2 for v in chosen):
-                skipped_tracks.append({"chorale": cid, "reason": "a voice has fewer than two notes in the window"})
-                continue
-            pitches_by_voice = {v: [p for p, _, _ in lines[v]] for v in chosen}
-            assignment = _assign_instruments(pitches_by_voice, usable[font_key], uses, rng)
-            if assignment is None:
-                skipped_tracks.append(
-                    {"chorale": cid, "soundfont": font_key, "reason": "no distinct classes fit the voices' ranges"}
-                )
-                continue
-            stems = {}
-            silent = None
-            for v in chosen:
-                c, shift = assignment[v]
-                inst = INSTRUMENTS[c]
-                base_velocity = int(rng.integers(60, 101))
-                articulation = 0.94 if inst.sustained else 1.0
-                notes = [
-                    Note(
-                        p + shift,
-                        round(t, 6),
-                        round(max(length * articulation, 0.03), 6),
-                        int(np.clip(round(base_velocity + rng.normal(0.0, 5.0)), 20, 127)),
-                    )
-                    for p, t, length in lines[v]
-                ]
-                audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=seconds)
-                if float(np.max(np.abs(audio))) < SILENCE_PEAK:
-                    silent = c
-                stems[v] = (c, shift, notes, audio)
-            if silent is not None:
-                skipped_tracks.append(
-                    {"chorale": cid, "soundfont": font_key, "class": silent, "reason": "silent render"}
-                )
-                continue
-            track_id = f"{len(records):03d}_{cid.rsplit('/', 1)[-1]}"
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is not an empty directory (it is a file).", hint="Render into a new or empty directory.")
+    # One render at a time in the folder (sgnsep/folder_lock.py), checked and cleared under the lock.
+    with folder_lock.hold(out, option="--out", what="corpus folder"):
+        with NewOutputs() as outputs:  # a stopped run takes away what it wrote: rerun it into the same folder
+            _clear_chorale_folder(out, overwrite)
             try:
-                outputs.add(out / track_id).mkdir()
+                outputs.folder(out)
             except OSError as exc:
-                raise OutputError(f"Cannot write to {out / track_id}: {exc.strerror or exc}.") from exc
-            stem_records = {}
-            for v in chosen:
-                c, shift, notes, audio = stems[v]
-                inst = INSTRUMENTS[c]
-                audio, loud = normalise_loudness(audio, sample_rate, STEMS_TARGET_DB)
-                rel = f"{track_id}/{c}.{fmt}"
-                _write_stem(outputs.add(out / rel), audio, sample_rate, fmt, subtype)
-                audio_seconds += len(audio) / sample_rate
-                pitches = [n.pitch for n in notes]
-                stem_records[c] = {
-                    "path": rel,
-                    "voice": v,
-                    "program": inst.program,
-                    "gm_name": inst.gm_name,
-                    "transposition": int(shift),
-                    "pitch_range": [min(pitches), max(pitches)],
-                    "n_notes": len(notes),
-                    **loud,
-                    "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in notes],
-                }
-                uses[c] += 1
-            records.append(
-                {
-                    "track_id": track_id,
-                    "chorale": cid,
-                    "score_id": "chorale:" + cid,
-                    "split": _chorale_split(cid, fractions),
-                    "voices": {v: assignment[v][0] for v in chosen},
-                    "transpositions": {v: int(assignment[v][1]) for v in chosen},
-                    "tempo_bpm": round(bpm, 3),
-                    "fermata_factor": round(fermata_factor, 3),
-                    "window_start_quarters": start_q,
-                    "window_start_seconds": round(to_seconds(start_q), 6),
-                    "lead_in_seconds": round(lead_in, 6),
-                    "seconds": round(seconds, 6),
-                    "soundfont": font_key,
-                    "soundfont_file": fonts[font_key].name,
-                    "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
-                    "stems": stem_records,
-                }
-            )
+                raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
 
-        manifest = {
-            "format": STEMS_FORMAT,
-            "version": STEMS_VERSION,
-            "layout": f"stems: <track_id>/<class>.{fmt} (the mixture is their sum)",
-            "sample_rate": sample_rate,
-            "format_audio": fmt,
-            "subtype": subtype,
-            "seconds": seconds,
-            "seed": int(seed),
-            "split": split,
-            "num_sources": num_sources,
-            "tracks_requested": tracks,
-            "n_tracks": len(records),
-            "classes": class_names,
-            **_provenance(class_names, fonts, STEMS_TARGET_DB),
-            "split_fractions": fractions,
-            "split_rule": (
-                "a chorale's split is fixed by sha256('chorale:' + id) against the fractions (as in the solo corpus); "
-                "every track is one chorale of the requested split"
-            ),
-            "chorales": sorted({r["chorale"] for r in records}),
-            "class_counts": {c: n for c, n in uses.items()},
-            "skipped": {
-                "presets": skipped_presets,
-                "tracks": skipped_tracks,
-                "n_tracks": len(skipped_tracks),
-                "n_silent": sum(1 for s in skipped_tracks if s["reason"] == "silent render"),
-            },
-            "tracks": records,
-        }
-        return _write_manifest(manifest, outputs.add(out / "metadata.json"), t0, audio_seconds)
+            t0 = time.perf_counter()
+            usable: dict[str, list[str]] = {}  # soundfont -> classes it renders
+            skipped_presets = []
+            for key, path in fonts.items():
+                usable[key] = []
+                for c in class_names:
+                    why = probe_preset(path, INSTRUMENTS[c], sample_rate)
+                    if why is None:
+                        usable[key].append(c)
+                    else:
+                        skipped_presets.append({"class": c, "soundfont": key, "reason": why})
+            fonts_ok = [k for k in fonts if len(usable[k]) >= num_sources]
+            if not fonts_ok:
+                raise UsageError(f"No soundfont renders {num_sources} of the classes {', '.join(class_names)}.")
+
+            pool = [cid for cid in dict.fromkeys(chorale_ids()) if _chorale_split(cid, fractions) == split]
+            if not pool:
+                raise UsageError(f"No chorale falls in the '{split}' split.")
+            base = [int(seed), zlib.crc32(b"chorale-stems"), zlib.crc32(split.encode()), num_sources]
+            order = [pool[int(j)] for j in np.random.default_rng(base).permutation(len(pool))]
+            max_attempts = max(tracks, len(pool)) * 3
+
+            uses: dict[str, int] = {c: 0 for c in class_names}
+            records, skipped_tracks = [], []
+            audio_seconds = 0.0
+            attempt = 0
+            while len(records) < tracks and attempt < max_attempts:
+                cid = order[attempt % len(order)]
+                rng = np.random.default_rng([*base, attempt])
+                attempt += 1
+                voices = load_chorales([cid])[cid]
+                if not voices:
+                    skipped_tracks.append({"chorale": cid, "reason": "chorale cannot be parsed"})
+                    continue
+                families = sorted({_soundfont_family(k, fonts[k]) for k in fonts_ok})
+                family = families[int(rng.integers(len(families)))]
+                in_family = [k for k in fonts_ok if _soundfont_family(k, fonts[k]) == family]
+                font_key = in_family[int(rng.integers(len(in_family)))]
+                chosen = [VOICES[int(i)] for i in sorted(rng.choice(len(VOICES), num_sources, replace=False))]
+                bpm = float(rng.uniform(*CHORALE_TEMPO_BPM))
+                fermata_factor = float(rng.uniform(*FERMATA_FACTOR))
+                to_seconds = _chorale_time_map(voices, 60.0 / bpm, fermata_factor)
+                total = to_seconds(max(on + dur for events in voices.values() for _, on, dur, _ in events))
+                common = sorted(set.intersection(*({e[1] for e in voices[v]} for v in chosen)))
+                starts = [q for q in common if total - to_seconds(q) >= seconds] or common[:1] or [0.0]
+                start_q = float(starts[int(rng.integers(len(starts)))])
+                lead_in = float(rng.uniform(0.0, 0.25))
+                offset = to_seconds(start_q) - lead_in
+                lines: dict[str, list[tuple[int, float, float]]] = {}
+                for v in chosen:
+                    lines[v] = []
+                    for pitch, on, dur, _ in voices[v]:
+                        t = to_seconds(on) - offset
+                        if on < start_q - 1e-9:
+                            continue
+                        if t >= seconds:
+                            break
+                        lines[v].append((int(pitch), t, to_seconds(on + dur) - to_seconds(on)))
+                if any(len(lines[v]) < 2 for v in chosen):
+                    skipped_tracks.append({"chorale": cid, "reason": "a voice has fewer than two notes in the window"})
+                    continue
+                pitches_by_voice = {v: [p for p, _, _ in lines[v]] for v in chosen}
+                assignment = _assign_instruments(pitches_by_voice, usable[font_key], uses, rng)
+                if assignment is None:
+                    skipped_tracks.append(
+                        {"chorale": cid, "soundfont": font_key, "reason": "no distinct classes fit the voices' ranges"}
+                    )
+                    continue
+                stems = {}
+                silent = None
+                for v in chosen:
+                    c, shift = assignment[v]
+                    inst = INSTRUMENTS[c]
+                    base_velocity = int(rng.integers(60, 101))
+                    articulation = 0.94 if inst.sustained else 1.0
+                    notes = [
+                        Note(
+                            p + shift,
+                            round(t, 6),
+                            round(max(length * articulation, 0.03), 6),
+                            int(np.clip(round(base_velocity + rng.normal(0.0, 5.0)), 20, 127)),
+                        )
+                        for p, t, length in lines[v]
+                    ]
+                    audio = render_notes(fonts[font_key], inst.program, notes, sample_rate, seconds=seconds)
+                    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+                        silent = c
+                    stems[v] = (c, shift, notes, audio)
+                if silent is not None:
+                    skipped_tracks.append(
+                        {"chorale": cid, "soundfont": font_key, "class": silent, "reason": "silent render"}
+                    )
+                    continue
+                track_id = f"{len(records):03d}_{cid.rsplit('/', 1)[-1]}"
+                try:
+                    outputs.add(out / track_id).mkdir()
+                except OSError as exc:
+                    raise OutputError(f"Cannot write to {out / track_id}: {exc.strerror or exc}.") from exc
+                stem_records = {}
+                for v in chosen:
+                    c, shift, notes, audio = stems[v]
+                    inst = INSTRUMENTS[c]
+                    audio, loud = normalise_loudness(audio, sample_rate, STEMS_TARGET_DB)
+                    rel = f"{track_id}/{c}.{fmt}"
+                    _write_stem(outputs.add(out / rel), audio, sample_rate, fmt, subtype)
+                    audio_seconds += len(audio) / sample_rate
+                    pitches = [n.pitch for n in notes]
+                    stem_records[c] = {
+                        "path": rel,
+                        "voice": v,
+                        "program": inst.program,
+                        "gm_name": inst.gm_name,
+                        "transposition": int(shift),
+                        "pitch_range": [min(pitches), max(pitches)],
+                        "n_notes": len(notes),
+                        **loud,
+                        "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in notes],
+                    }
+                    uses[c] += 1
+                records.append(
+                    {
+                        "track_id": track_id,
+                        "chorale": cid,
+                        "score_id": "chorale:" + cid,
+                        "split": _chorale_split(cid, fractions),
+                        "voices": {v: assignment[v][0] for v in chosen},
+                        "transpositions": {v: int(assignment[v][1]) for v in chosen},
+                        "tempo_bpm": round(bpm, 3),
+                        "fermata_factor": round(fermata_factor, 3),
+                        "window_start_quarters": start_q,
+                        "window_start_seconds": round(to_seconds(start_q), 6),
+                        "lead_in_seconds": round(lead_in, 6),
+                        "seconds": round(seconds, 6),
+                        "soundfont": font_key,
+                        "soundfont_file": fonts[font_key].name,
+                        "soundfont_family": _soundfont_family(font_key, fonts[font_key]),
+                        "stems": stem_records,
+                    }
+                )
+
+            manifest = {
+                "format": STEMS_FORMAT,
+                "version": STEMS_VERSION,
+                "layout": f"stems: <track_id>/<class>.{fmt} (the mixture is their sum)",
+                "sample_rate": sample_rate,
+                "format_audio": fmt,
+                "subtype": subtype,
+                "seconds": seconds,
+                "seed": int(seed),
+                "split": split,
+                "num_sources": num_sources,
+                "tracks_requested": tracks,
+                "n_tracks": len(records),
+                "classes": class_names,
+                **_provenance(class_names, fonts, STEMS_TARGET_DB),
+                "split_fractions": fractions,
+                "split_rule": (
+                    "a chorale's split is fixed by sha256('chorale:' + id) against the fractions (as in the solo corpus); "
+                    "every track is one chorale of the requested split"
+                ),
+                "chorales": sorted({r["chorale"] for r in records}),
+                "class_counts": {c: n for c, n in uses.items()},
+                "skipped": {
+                    "presets": skipped_presets,
+                    "tracks": skipped_tracks,
+                    "n_tracks": len(skipped_tracks),
+                    "n_silent": sum(1 for s in skipped_tracks if s["reason"] == "silent render"),
+                },
+                "tracks": records,
+            }
+            return _write_manifest(manifest, outputs.add(out / "metadata.json"), t0, audio_seconds)

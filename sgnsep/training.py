@@ -7,6 +7,10 @@ overridden from a JSON file or ``--set key=value``; the resolved config is saved
 A run folder holds ``last/`` and ``best/`` (checkpoints that `separate` and `eval` load directly),
 ``state.safetensors`` + ``state.json`` (optimizer, RNG and position, for ``--resume``; no pickle), and
 ``log.csv``. Everything is written atomically: a run killed at any moment resumes from its last checkpoint.
+Before its first step a run writes ``state.json`` alone, with step 0 and its settings, so that one stopped
+before its first checkpoint can be started again by ``--resume`` exactly as it first started. The folder is
+locked while a run writes in it (sgnsep/folder_lock.py), and a new run never replaces what it did not write
+there without ``overwrite`` (:func:`check_run_folder`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -24,12 +29,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from sgnsep import __version__
-from sgnsep.atomic_write import write_bytes_atomic
+from sgnsep import __version__, folder_lock
+from sgnsep.atomic_write import remove_stale_partials, write_bytes_atomic
 from sgnsep.checkpoint import CheckpointMeta, build_network, check_architecture, save_checkpoint
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
 from sgnsep.datasets import load_dataset, sample_mixture
-from sgnsep.errors import SgnsepError, UsageError
+from sgnsep.errors import OutputError, SgnsepError, UsageError
 from sgnsep.mixing import make_batch
 from sgnsep.model import sgn_loss
 from sgnsep.training_diagnostics import auxiliary_gradients, diagnostic_columns, step_diagnostics
@@ -341,12 +346,31 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(str(run_dir / "tensorboard"))
 
 
+STATE_NAME = "state.safetensors"
+STATE_JSON = "state.json"
+LOG_NAME = "log.csv"
+CHECKPOINTS = ("best", "last")
+TENSORBOARD = "tensorboard"
+log = logging.getLogger(__name__)  # `sgnsep train` prints these warnings
+
+
 def _read_state(run_dir: Path) -> dict[str, Any]:
+    """What --resume continues: the saved state, or (``{"config": ..., "step": 0}``) the settings of a run that
+    stopped before its first checkpoint, which then starts again from step 0 exactly as it first did."""
     from safetensors import safe_open
 
-    path = run_dir / "state.safetensors"
+    path = run_dir / STATE_NAME
     if not path.is_file():
-        raise UsageError(f"--resume: {run_dir} has no state.safetensors to resume from.", hint="Start without --resume.")
+        started = _started_state(run_dir)
+        if started is not None:
+            return started
+        if _own_log(run_dir / LOG_NAME):
+            raise UsageError(
+                f"--resume: {run_dir} has no checkpoint to resume from (the run stopped before its first one) "
+                "and no saved settings.",
+                hint="Start it again without --resume, with its options: the stopped run's log is replaced.",
+            )
+        raise UsageError(f"--resume: {run_dir} has no {STATE_NAME} to resume from.", hint="Start without --resume.")
     try:
         with safe_open(str(path), "pt") as fh:
             return json.loads(fh.metadata()["state"])
@@ -354,13 +378,145 @@ def _read_state(run_dir: Path) -> dict[str, Any]:
         raise UsageError(f"--resume: {path} is unreadable ({exc}).", hint="Start a new run with another --out.") from None
 
 
+def _started_state(run_dir: Path) -> dict[str, Any] | None:
+    """state.json as a run writes it before its first step (step 0, its settings), if that is what is there."""
+    try:
+        data = json.loads((run_dir / STATE_JSON).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if isinstance(data, dict) and data.get("step") == 0 and isinstance(data.get("config"), dict):
+        return data
+    return None
+
+
+def _own_log(path: Path) -> bool:
+    """Whether ``path`` is a log.csv that `sgnsep train` wrote (its header starts with LOG_COLUMNS)."""
+    try:
+        with open(path, newline="") as fh:
+            header = fh.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return header[: len(LOG_COLUMNS)] == LOG_COLUMNS
+
+
 def _remove_stale_partials(run_dir: Path) -> None:
-    """Delete the temporary files of writes that a killed run never finished (``.<name>.<random>.partial``,
-    see sgnsep/atomic_write.py and sgnsep/checkpoint.py). The writes are atomic, so the finished files beside
-    them are intact; the leftovers would only pile up, one per kill."""
-    for folder in (run_dir, run_dir / "best", run_dir / "last"):
-        for leftover in folder.glob(".*.partial"):
-            leftover.unlink(missing_ok=True)
+    """Delete the temporary files of writes that a killed run never finished (see sgnsep/atomic_write.py and
+    sgnsep/checkpoint.py). The writes are atomic, so the finished files beside them are intact; the leftovers
+    would only pile up, one per kill. Called with the run folder locked, so the temporary files of versions
+    whose names carry no process id can go too: no other run writes here."""
+    for folder in (run_dir, *(run_dir / c for c in CHECKPOINTS)):
+        remove_stale_partials(folder, legacy=True)
+
+
+@dataclass
+class RunFolder:
+    """What a run folder holds, sorted into what `sgnsep train` writes there and what it does not."""
+
+    path: Path
+    state: bool = False  # state.safetensors: a run that can be resumed
+    started: bool = False  # a run that stopped before its first checkpoint (its state.json, or its log.csv alone)
+    models: list[Path] = field(default_factory=list)  # best/ and last/ when they hold checkpoint files
+    foreign_log: bool = False  # a log.csv that `sgnsep train` did not write
+    unknown: list[Path] = field(default_factory=list)  # anything else: the user's
+
+    @property
+    def empty(self) -> bool:
+        return not (self.state or self.started or self.models or self.foreign_log or self.unknown)
+
+
+def inspect_run_folder(run_dir: str | Path) -> RunFolder:
+    from sgnsep.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
+    run_dir = Path(run_dir)
+    found = RunFolder(run_dir)
+    if not run_dir.is_dir():
+        return found
+    for entry in sorted(run_dir.iterdir()):
+        name = entry.name
+        if name == STATE_NAME:
+            found.state = True
+        elif name == STATE_JSON and _started_state(run_dir) is not None:
+            found.started = True
+        elif name == STATE_JSON:
+            pass  # the readable copy beside state.safetensors
+        elif name == LOG_NAME and entry.is_file():
+            if _own_log(entry):
+                found.started = True
+            else:
+                found.foreign_log = True
+        elif name in CHECKPOINTS and entry.is_dir() and not entry.is_symlink():
+            for inner in sorted(entry.iterdir()):
+                if inner.name in (CONFIG_NAME, WEIGHTS_NAME):
+                    if entry not in found.models:
+                        found.models.append(entry)
+                elif not _is_partial(inner.name):
+                    found.unknown.append(inner)
+        elif name == TENSORBOARD and entry.is_dir():
+            pass
+        elif name == folder_lock.LOCK_NAME or _is_partial(name):
+            pass
+        else:
+            found.unknown.append(entry)
+    if found.state:
+        found.started = False  # a log and state.json beside a state are that run's
+    return found
+
+
+def _is_partial(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".partial")
+
+
+def check_run_folder(run_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunFolder:
+    """Refuse, before any work, a run folder whose contents a new run would replace or mix with (a resumable
+    run, a model, a log that is not ours, files of the user's), unless ``overwrite``; ``resume`` continues the
+    run there. A run that stopped before its first checkpoint has nothing to keep: a new run starts it over."""
+    run_dir = Path(run_dir)
+    if resume and overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite starts a new one there; pass one of them.")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutputError(f"--out {run_dir} is a file, not a folder.", hint="Choose a folder with --out.")
+    found = inspect_run_folder(run_dir)
+    if resume or overwrite:
+        return found
+    hint = "Pass --overwrite to start a new run in its place (it replaces only what `sgnsep train` writes), or choose another --out."
+    if found.state:  # a usage error, as before: the options (--resume, --overwrite) say what to do with it
+        raise UsageError(
+            f"{run_dir} already holds a training run ({STATE_NAME}).",
+            hint="Pass --resume to continue it, --overwrite to start a new run in its place, or choose another --out.",
+        )
+    if found.models:
+        raise OutputError(f"{run_dir} already holds a model ({found.models[0]}).", hint=hint)
+    if found.foreign_log:
+        raise OutputError(f"{run_dir / LOG_NAME} exists and is not a log that `sgnsep train` wrote.", hint=hint)
+    if found.unknown:
+        more = f" and {len(found.unknown) - 1} more" if len(found.unknown) > 1 else ""
+        raise OutputError(
+            f"{run_dir} holds files that `sgnsep train` does not write ({found.unknown[0]}{more}).",
+            hint="Choose a new or empty --out, or pass --overwrite to train there anyway (those files are kept).",
+        )
+    return found
+
+
+def _remove_run_files(run_dir: Path) -> None:
+    """Take away what a previous run wrote in ``run_dir`` (state first, so that a stop half-way leaves a folder
+    that reads as "stopped before its first checkpoint"); nothing else there is touched."""
+    from sgnsep.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
+    for path in (run_dir / STATE_NAME, run_dir / STATE_JSON, run_dir / LOG_NAME):
+        path.unlink(missing_ok=True)
+    for c in CHECKPOINTS:
+        for name in (WEIGHTS_NAME, CONFIG_NAME):
+            (run_dir / c / name).unlink(missing_ok=True)
+    tb = run_dir / TENSORBOARD
+    if tb.is_dir():
+        for events in tb.glob("events.out.tfevents.*"):
+            events.unlink(missing_ok=True)
+    _remove_stale_partials(run_dir)
+    for d in (*(run_dir / c for c in CHECKPOINTS), tb):
+        try:
+            d.rmdir()  # only if empty: a file of the user's keeps it
+        except OSError:
+            pass
 
 
 def train(
@@ -368,27 +524,53 @@ def train(
     run_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     device: torch.device | None = None,
     name: str = "",
     on_step: Callable[[dict[str, Any]], None] | None = None,
     max_steps: int | None = None,
 ) -> TrainResult:
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
+    """Train into ``run_dir``, which this process holds locked throughout (sgnsep/folder_lock.py): a second
+    run into the same folder is refused instead of interleaving its log and checkpoints with this one's.
+
+    ``resume`` continues the run there. Otherwise the folder must be new, empty, or hold a run that stopped
+    before its first checkpoint (started again in its place); a resumable run, a model, a foreign log or files
+    of the user's are refused (:func:`check_run_folder`) unless ``overwrite``, which replaces only what a run
+    writes, once everything else has been checked."""
     device = device or torch.device("cpu")
     rank, world, device, owns_group = _init_distributed(device)
+    if rank != 0:  # the lead process holds the folder and writes in it; the others only read the state
+        return _train(cfg, Path(run_dir), resume, False, device, name, on_step, max_steps,
+                      (rank, world, owns_group))
+    with folder_lock.hold(run_dir, option="--out", what="run folder"):
+        return _train(cfg, Path(run_dir), resume, overwrite, device, name, on_step, max_steps,
+                      (rank, world, owns_group))
+
+
+def _train(cfg, run_dir, resume, overwrite, device, name, on_step, max_steps, dist_info) -> TrainResult:
+    started = time.perf_counter()
+    rank, world, owns_group = dist_info
+    lead = rank == 0  # only the first process validates, writes checkpoints and logs
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    state_json = run_dir / "state.json"
+    state_json = run_dir / STATE_JSON
+    found = check_run_folder(run_dir, resume=resume, overwrite=overwrite) if lead else None
+    start_over = False  # the previous run's files go before the first step (once everything is checked)
     if resume:
         saved = _read_state(run_dir)
         cfg = config_from_dict(saved["config"], where=str(state_json))
-        _remove_stale_partials(run_dir)
-    elif (run_dir / "state.safetensors").exists():
-        raise UsageError(
-            f"{run_dir} already holds a training run.",
-            hint="Pass --resume to continue it, or choose another --out.",
-        )
+        if saved.get("step") == 0 and not (run_dir / STATE_NAME).is_file():
+            log.warning(f"{run_dir} has no checkpoint yet (the run stopped before its first one): starting it "
+                        "again from step 0 with its saved settings.")
+            resume, start_over = False, True
+        elif lead:
+            _remove_stale_partials(run_dir)
+    elif found is not None and (overwrite or found.started) and not found.empty:
+        if not overwrite:
+            log.warning(f"{run_dir} holds a run that stopped before its first checkpoint: starting a new run in "
+                        "its place (its log is replaced).")
+        start_over = True
+    requested = cfg  # as given: what a run stopped before its first checkpoint starts again with
     init = None
     if cfg.init_from and not resume:  # a resumed run's saved config already holds the checkpoint's settings
         # the checkpoint's classes, in its order (class tokens are indexed by position)
@@ -444,7 +626,16 @@ def train(
             rng_states = rng_states[rank]
         rng.bit_generator.state = rng_states
         step, best = saved["step"], saved["best_val_sdri"]
+    if start_over and lead:
+        _remove_run_files(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if lead and not resume:
+        # Before the first step: a run stopped before its first checkpoint keeps its settings, so that
+        # --resume can start it again from step 0 exactly as it first started (and a new run knows the
+        # folder holds nothing else of value).
+        started_state = {"config": dataclasses.asdict(requested), "step": 0, "world_size": world,
+                         "note": "started; no checkpoint yet"}
+        write_bytes_atomic(state_json, (json.dumps(started_state, indent=1) + "\n").encode(), durable=True)
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -474,17 +665,16 @@ def train(
         write_bytes_atomic(run_dir / "state.safetensors", save(tensors, metadata={"state": text}), durable=True)
         write_bytes_atomic(state_json, (text + "\n").encode(), durable=True)
 
-    lead = rank == 0  # only the first process validates, writes checkpoints and logs
-    log_path = run_dir / "log.csv"
+    log_path = run_dir / LOG_NAME
     if resume and lead and log_path.is_file():
         # Steps logged after the saved state were lost with the interrupted run and are redone: drop their rows.
         rows = log_path.read_text().splitlines(keepends=True)
         kept = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= step]
         if len(kept) != len(rows):
             write_bytes_atomic(log_path, "".join(kept).encode(), durable=True)
-    new_log = not log_path.exists()
-    log = open(log_path, "a", newline="") if lead else open(os.devnull, "w")
-    writer = csv.writer(log)
+    new_log = not (resume and log_path.exists())  # a new run's log starts afresh, never after another's rows
+    log_file = open(log_path, "a" if not new_log else "w", newline="") if lead else open(os.devnull, "w")
+    writer = csv.writer(log_file)
     has_aux = cfg.architecture == "sgn"
     has_grouping = has_aux and mcfg.grouping
     diag_columns = diagnostic_columns(model, has_aux_terms=has_aux, has_grouping=has_grouping)
@@ -579,13 +769,13 @@ def train(
             if tb is not None:
                 for k in ("loss", "rec", "class_token", "presence", "lr"):
                     tb.add_scalar(f"train/{k}", row[k], step)
-            log.flush()
+            log_file.flush()
             if state_due:  # after the log row: a run killed in between resumes with every step logged once
                 save_state(last_val)
             if on_step:
                 on_step({**row, "total_steps": end})
     finally:
-        log.close()
+        log_file.close()
         if tb is not None:
             tb.close()
         if owns_group:

@@ -663,8 +663,13 @@ def test_training_killed_then_resumed_loses_at_most_one_interval(solos, tmp_path
     logged = [int(row.split(",")[0]) for row in (run / "log.csv").read_text().splitlines()[1:]]
     saved = json.loads((run / "state.json").read_text())["step"]
     assert saved % 3 == 0 and max(logged) - saved <= 3  # lost at most one checkpoint interval
-    # A kill in the middle of a checkpoint write leaves its temporary file; resuming clears such leftovers.
-    stale = [run / ".state.safetensors.k1ll3d.partial", run / "last" / ".model.safetensors.k1ll3d.partial"]
+    # A kill in the middle of a checkpoint write leaves its temporary file (named with the killed writer's
+    # process id, or by older versions without one); resuming clears such leftovers.
+    from sgnsep.atomic_write import HOST_TAG
+
+    stale = [run / f".state.safetensors.{p.pid}-{HOST_TAG}-0badc0de.partial",
+             run / "last" / f".model.safetensors.{p.pid}-{HOST_TAG}-0badc0de.partial",
+             run / ".log.csv.0123456789abcdef.partial"]
     for path in stale:
         path.write_bytes(b"half a checkpoint")
     r = run_cli(*args, "--resume")

@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.test_hardening import assert_clean_failure, files_under, partials, run_cli, run_cli_many, tones
+from tests.test_hardening import (  # noqa: F401 (solos: a fixture)
+    assert_clean_failure, files_under, partials, popen_cli, run_cli, run_cli_many, solos, tones, train_args,
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +116,314 @@ def test_an_output_name_too_long_or_a_link_out_of_the_folder_is_an_output_error(
     assert_clean_failure(runs[0], 4, "longer than the file system allows", "Shorten")
     assert_clean_failure(runs[1], 4, "outside --out", "symbolic link")
     assert not (tmp_path / "o1").exists() and files_under(elsewhere) == []
+
+
+# --- 3. nothing left after any signal ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def long_song(tmp_path_factory) -> Path:
+    """3 minutes: with --chunk-seconds 0.5 a run takes seconds, long enough to be caught writing."""
+    d = tmp_path_factory.mktemp("long")
+    sf.write(d / "long.wav", np.tile(tones(10.0, 11025, 5), 18), 11025, subtype="PCM_16")
+    return d / "long.wav"
+
+
+def wait_for(condition, what: str, timeout: float = 120.0):
+    """Poll ``condition`` until it returns something true (that value is returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_separating(model: Path, src: Path, out: Path) -> subprocess.Popen:
+    """A `separate` run, returned once it is writing (its temporary stems exist)."""
+    p = popen_cli("separate", src, "-s", "low,high,hiss", "--residual", "-m", model, "-o", out, "--chunk-seconds", "0.5")
+    wait_for(lambda: p.poll() is not None or partials(out), "temporary stems")
+    assert p.poll() is None, f"finished before it could be stopped: {p.communicate()[1]}"
+    return p
+
+
+def finish(p: subprocess.Popen) -> str:
+    try:
+        return p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+
+
+def test_a_sigkilled_run_leaves_a_lock_and_partials_that_the_next_run_takes_over_and_removes(tone_model_dir, long_song, tmp_path):
+    """SIGKILL runs no cleanup. The next run into the same folder takes the dead run's lock over and removes
+    its temporary files, and only those: a live process's, another machine's, one without a process id
+    (older versions) and the user's own stay."""
+    from sgnsep.atomic_write import HOST_TAG
+    from sgnsep.folder_lock import LOCK_NAME
+
+    out = tmp_path / "out"
+    p = start_separating(tone_model_dir, long_song, out)
+    p.kill()
+    finish(p)
+    killed = partials(out)
+    assert killed and all(f".{p.pid}-{HOST_TAG}-" in f.name for f in killed), killed
+    assert (out / LOCK_NAME).is_file()  # left by the killed run
+    folder = killed[0].parent
+    others = [
+        folder / f".low.wav.{os.getpid()}-{HOST_TAG}-0000beef.partial",  # a live process (this test)
+        folder / f".low.wav.{p.pid}-{'ffff' if HOST_TAG != 'ffff' else 'eeee'}-0000beef.partial",  # another machine
+        folder / ".low.wav.0123456789abcdef.partial",  # no process id: nothing says it is stale
+        folder / ".notes.partial",  # the user's
+    ]
+    for f in others:
+        f.write_bytes(b"keep")
+    r = run_cli("separate", long_song, "-s", "low,high,hiss", "--residual", "-m", tone_model_dir, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert not any(f.exists() for f in killed)
+    assert all(f.read_bytes() == b"keep" for f in others)
+    assert sorted(f.name for f in files_under(out) if f not in others) == ["high.wav", "hiss.wav", "low.wav", "residual.wav"]
+
+
+def test_sighup_removes_partial_outputs_and_exits_129_with_a_message(tone_model_dir, long_song, tmp_path):
+    out = tmp_path / "out"
+    p = start_separating(tone_model_dir, long_song, out)
+    p.send_signal(signal.SIGHUP)
+    stderr = finish(p)
+    assert p.returncode == 129, stderr
+    assert f"hung up (SIGHUP) while processing {long_song}; its partial outputs were removed." in stderr.replace("\n", " ")
+    assert "Traceback" not in stderr
+    assert files_under(out) == [] and not out.exists()
+
+
+@pytest.mark.parametrize("pattern", ["two-sigterms-20ms-apart", "a-burst-of-all-three"])
+def test_repeated_signals_run_one_cleanup_to_its_end(tone_model_dir, long_song, tmp_path, pattern):
+    """The first signal starts the cleanup; later ones (some land in it) change nothing: one message, its
+    signal's exit code, and no temporary file left."""
+    out = tmp_path / "out"
+    p = start_separating(tone_model_dir, long_song, out)
+    p.send_signal(signal.SIGTERM)
+    sent = 1
+    if pattern == "two-sigterms-20ms-apart":
+        time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        sent += 1
+    else:  # every 2 ms until the process is gone: into the cleanup, the message and the interpreter's exit
+        burst = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            p.send_signal(burst[sent % 3])
+            sent += 1
+            time.sleep(0.002)
+    stderr = finish(p).replace("\n", " ")
+    assert sent >= 2
+    # Signals that arrive together (while the process is inside one C call) reach Python at once, lowest number
+    # first: which one stops the run is not ours to choose; that exactly one does, with its own code, is.
+    said = {word: stderr.count(f"{word} while processing {long_song}; its partial outputs were removed.")
+            for word in ("terminated", "interrupted", "hung up (SIGHUP)")}
+    assert sum(said.values()) == 1, stderr
+    assert p.returncode == {"terminated": 130, "interrupted": 130, "hung up (SIGHUP)": 129}[max(said, key=said.get)]
+    if pattern == "two-sigterms-20ms-apart":
+        assert said["terminated"] == 1 and p.returncode == 130, stderr
+    assert "Traceback" not in stderr and "error" not in stderr.lower(), stderr
+    assert files_under(out) == [] and not out.exists()
+
+
+def logged(run: Path) -> int:
+    """Steps in log.csv so far (0 while it is missing or being written)."""
+    try:
+        return max(0, len((run / "log.csv").read_text().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def log_steps(run: Path) -> list[int]:
+    lines = (run / "log.csv").read_text().splitlines()
+    assert lines and lines[0].startswith("step,epoch,lr,loss") and not any(ln.startswith("step,") for ln in lines[1:])
+    return [int(ln.split(",")[0]) for ln in lines[1:]]
+
+
+def start_training(solos: Path, run: Path) -> subprocess.Popen:
+    """A `train` run (no checkpoint for 500 steps), returned once it has logged two steps."""
+    p = popen_cli(*train_args(solos, run, "steps_per_epoch=500", "checkpoint_every=500"))
+    wait_for(lambda: p.poll() is not None or logged(run) >= 2, "logged steps")
+    assert p.poll() is None, f"the run ended before it was stopped: {p.communicate()[1]}"
+    return p
+
+
+def test_a_training_stopped_before_its_first_checkpoint_starts_again_cleanly(solos, tmp_path):
+    """Killed before its first checkpoint: --resume used to refuse, and a new run appended its log to the
+    stopped one's. Now --resume starts it again from step 0 with its saved settings, and a new run replaces
+    its log; each logs every step once."""
+    run = tmp_path / "run"
+    p = start_training(solos, run)
+    p.kill()
+    finish(p)
+    assert not (run / "state.safetensors").exists() and log_steps(run)
+    shutil.copytree(run, tmp_path / "copy")
+    resumed = run_cli(*train_args(solos, run), "--resume", "--max-steps", "3")  # with the saved settings
+    assert resumed.returncode == 0, resumed.stderr
+    assert "no checkpoint yet" in resumed.stderr and "starting it again from step 0" in resumed.stderr
+    assert log_steps(run) == [1, 2, 3] and json.loads((run / "state.json").read_text())["step"] == 3
+    fresh = run_cli(*train_args(solos, tmp_path / "copy"), "--max-steps", "2", "--set", "checkpoint_every=2")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "stopped before its first checkpoint" in fresh.stderr and "Traceback" not in fresh.stderr
+    assert log_steps(tmp_path / "copy") == [1, 2]
+
+
+# --- 4. one process per folder ----------------------------------------------------------------------------
+# The first run is frozen with SIGSTOP while the second tries (it keeps its lock): no race with it finishing.
+
+
+def stop_frozen(p: subprocess.Popen) -> None:
+    """SIGTERM a SIGSTOPped run and let it go on to handle it."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        p.send_signal(signal.SIGCONT)
+    finish(p)
+
+
+def test_a_second_separate_into_a_folder_in_use_is_refused_naming_the_holder(tone_model_dir, long_song, song, tmp_path):
+    """Two runs whose outputs collide used to both exit 0, one replacing the other's stems."""
+    out = tmp_path / "out"
+    first = start_separating(tone_model_dir, long_song, out)
+    first.send_signal(signal.SIGSTOP)  # holds the folder, frozen mid-write, for as long as the test needs
+    try:
+        writing = partials(out)
+        second = run_cli("separate", long_song, "-s", "low", "-m", tone_model_dir, "-o", out, "--overwrite")
+        assert_clean_failure(second, 4, f"output folder {out} is in use by process {first.pid}", "sgnsep separate",
+                             "Wait for it to finish, or choose another --out")
+        assert all(f.exists() for f in writing)  # the first run's files untouched
+        assert first.poll() is None
+    finally:
+        stop_frozen(first)
+    assert first.returncode == 130
+    again = run_cli("separate", song, "-s", "low", "-m", tone_model_dir, "-o", out)  # free again
+    assert again.returncode == 0, again.stderr
+    assert [f.name for f in files_under(out)] == ["low.wav"]
+
+
+def test_a_second_train_into_a_run_folder_in_use_is_refused_naming_the_holder(solos, tmp_path):
+    """Two runs into one folder used to both train, interleaving log.csv."""
+    run = tmp_path / "run"
+    first = start_training(solos, run)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = run_cli(*train_args(solos, run), "--max-steps", "1")
+        assert_clean_failure(second, 4, f"run folder {run} is in use by process {first.pid}", "sgnsep train",
+                             "choose another --out")
+        assert first.poll() is None
+    finally:
+        stop_frozen(first)
+    steps = log_steps(run)
+    assert steps == list(range(1, len(steps) + 1))  # one run's rows only
+
+
+@pytest.fixture(scope="module")
+def timgm() -> Path:
+    pretty_midi = pytest.importorskip("pretty_midi")
+    pytest.importorskip("tinysoundfont")
+    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    if not path.is_file():
+        pytest.skip("pretty_midi does not bundle TimGM6mb.sf2")
+    return path
+
+
+def test_a_second_render_into_a_corpus_folder_in_use_is_refused_naming_the_holder(timgm, tmp_path):
+    out = tmp_path / "corpus"
+    first = popen_cli("data", "synth", "--out", out, "--classes", "flute,tuba", "--soundfonts", timgm,
+                      "--clips-per-class", "3000", "--clip-seconds", "2")
+    try:
+        wait_for(lambda: first.poll() is not None or list(out.rglob("*.wav")), "the first clips")
+        assert first.poll() is None, first.communicate()[1]
+        first.send_signal(signal.SIGSTOP)
+        runs = run_cli_many([
+            ["data", "synth", "--out", out, "--classes", "flute", "--soundfonts", timgm, "--overwrite"],
+            ["data", "chorales", "--out", out, "--tracks", "1", "--soundfonts", timgm, "--overwrite"],
+        ], tmp_path)
+        for r in runs:
+            assert_clean_failure(r, 4, f"corpus folder {out} is in use by process {first.pid}", "sgnsep data synth")
+        assert first.poll() is None
+    finally:
+        stop_frozen(first)
+    assert first.returncode == 130 and not out.exists()
+
+
+# --- 5. nothing of the user's replaced without asking -----------------------------------------------------
+
+
+def test_train_into_a_folder_with_a_model_a_log_or_other_files_is_refused_unless_overwrite(tone_model_dir, solos, tmp_path):
+    cases = {}
+    for case in ("model", "log", "other", "both"):
+        run = tmp_path / case
+        run.mkdir()
+        if case in ("model", "both"):
+            shutil.copytree(tone_model_dir, run / "best")
+        if case in ("log", "both"):
+            (run / "log.csv").write_text("date,notes\n2024-01-01,my own log\n")
+        if case in ("other", "both"):
+            (run / "notes.txt").write_text("mine")
+        cases[case] = run
+    before = {p: p.read_bytes() for p in files_under(tmp_path)}
+    runs = run_cli_many([train_args(solos, run) for run in cases.values()]
+                        + [train_args(solos, cases["model"]) + ["--resume", "--overwrite"]], tmp_path)
+    assert_clean_failure(runs[0], 4, f"{cases['model']} already holds a model ({cases['model'] / 'best'})", "--overwrite")
+    assert_clean_failure(runs[1], 4, f"{cases['log'] / 'log.csv'} exists and is not a log", "--overwrite")
+    assert_clean_failure(runs[2], 4, "holds files that `sgnsep train` does not write", "notes.txt", "--overwrite")
+    assert_clean_failure(runs[3], 4, "already holds a model", "--overwrite")
+    assert_clean_failure(runs[4], 2, "--resume", "--overwrite", "pass one of them")
+    assert {p: p.read_bytes() for p in files_under(tmp_path) if "cli-logs" not in p.parts} == before
+
+    run = cases["both"]
+    r = run_cli(*train_args(solos, run), "--overwrite", "--max-steps", "2", "--set", "checkpoint_every=2")
+    assert r.returncode == 0, r.stderr
+    assert (run / "notes.txt").read_text() == "mine"  # not something train writes: kept
+    assert log_steps(run) == [1, 2]  # its own log in place of the foreign one, not appended to it
+    assert json.loads((run / "best" / "config.json").read_text())["training"]["steps"] == 2  # the new model
+
+
+def test_data_synth_into_a_folder_of_user_files_is_refused_unless_overwrite(timgm, tmp_path):
+    plain, foreign = tmp_path / "plain", tmp_path / "foreign"
+    (plain / "mine").mkdir(parents=True)
+    (plain / "mine" / "take1.wav").write_bytes(b"my recording")
+    (foreign / "mine").mkdir(parents=True)
+    (foreign / "mine" / "take1.wav").write_bytes(b"my recording")
+    (foreign / "metadata.json").write_text(json.dumps({"clips": [{"path": "mine/take1.wav", "split": "train"}]}))
+    before = {p: p.read_bytes() for p in files_under(tmp_path)}
+    args = ["--classes", "flute", "--soundfonts", timgm, "--clips-per-class", "2", "--clip-seconds", "1"]
+    runs = run_cli_many([["data", "synth", "--out", plain, *args], ["data", "synth", "--out", foreign, *args]], tmp_path)
+    assert_clean_failure(runs[0], 4, f"{plain} holds files but no metadata.json", "take1.wav", "--overwrite")
+    assert_clean_failure(runs[1], 4, "metadata.json exists and is not the metadata of a corpus", "--overwrite")
+    assert {p: p.read_bytes() for p in files_under(tmp_path) if "cli-logs" not in p.parts} == before
+
+    runs = run_cli_many([["data", "synth", "--out", d, *args, "--overwrite"] for d in (plain, foreign)], tmp_path)
+    for d, r in zip((plain, foreign), runs):
+        assert r.returncode == 0, r.stderr
+        assert (d / "mine" / "take1.wav").read_bytes() == b"my recording"  # not a name the corpus writes: kept
+        assert len(list((d / "flute").glob("*.wav"))) == 2 and json.loads((d / "metadata.json").read_text())["clips"]
+
+
+def test_data_chorales_overwrite_replaces_its_own_set_and_never_the_users_files(timgm, tmp_path):
+    out = tmp_path / "set"
+    args = ["--out", out, "--tracks", "1", "--voices", "2", "--seconds", "1", "--soundfonts", timgm]
+    first = run_cli("data", "chorales", *args)
+    assert first.returncode == 0, first.stderr
+    old = sorted(p.relative_to(out) for p in files_under(out))
+    runs = run_cli_many([["data", "chorales", *args], ["data", "chorales", *args, "--tracks", "2", "--overwrite"]],
+                        tmp_path)
+    assert_clean_failure(runs[0], 4, "not an empty directory", "chorale set", "--overwrite")
+    assert runs[1].returncode == 0, runs[1].stderr
+    assert len(json.loads((out / "metadata.json").read_text())["tracks"]) == 2
+    assert set(old) <= {p.relative_to(out) for p in files_under(out)}  # same names, rendered again
+
+    (out / "extra").mkdir()
+    (out / "extra" / "mine.flac").write_bytes(b"mine")
+    before = {p: p.read_bytes() for p in files_under(out)}
+    r = run_cli("data", "chorales", *args, "--overwrite")
+    assert_clean_failure(r, 4, "not part of its chorale set", "mine.flac")
+    assert {p: p.read_bytes() for p in files_under(out)} == before
 
 
 # --- 6. settings checked first ----------------------------------------------------------------------------

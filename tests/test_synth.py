@@ -554,13 +554,13 @@ def test_an_interrupted_render_leaves_the_folder_as_it_was(timgm, tmp_path, monk
     out = tmp_path / "a" / "out"  # with a missing parent: both are taken away again
     if folder == "existing":
         out.mkdir(parents=True)
-        if render == "clips":  # solos may go into a folder with other files; stems need an empty one
+        if render == "clips":  # solos may go into a folder with other files (with overwrite); stems need an empty one
             (out / "notes.txt").write_text("mine")
     before = sorted(tmp_path.rglob("*"))
     _interrupt_before_the_nth_rename(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         if render == "clips":
-            _make(out, timgm, clips_per_class=2)
+            _make(out, timgm, clips_per_class=2, overwrite=folder == "existing")
         else:
             _stems(out, timgm, tracks=2, fmt=render.split("-")[0])
     assert sorted(tmp_path.rglob("*")) == before
