@@ -29,8 +29,8 @@ Pitch
     instrument has a small random intonation error, and the whole stem is detuned by a few cents
     (``("tuning", ...)``).
 
-Depths and probabilities per class are in :data:`PROFILES`: chosen by ear from orchestration practice, not
-measured. Everything drawn is returned as plain numbers for the corpus manifest.
+Depths and probabilities per class are in :data:`PROFILES`: design choices after orchestration practice,
+not measurements. Everything drawn is returned as plain numbers for the corpus manifest.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from sgnsep.synth import Note, _chorale_time_map
 
 __all__ = ["Profile", "PROFILES", "CONTROL_STEP", "cc_for_db", "draw_timing", "perform_part"]
 
-CONTROL_STEP = 0.005  # s between pitch-wheel updates (a 5..7 Hz vibrato gets 30..40 steps a cycle)
+CONTROL_STEP = 0.005  # s between pitch-wheel updates (a 5..7 Hz vibrato gets 29..40 steps a cycle)
 CC_STEP = 0.02  # s between expression/volume updates
 PHRASE_MAX_NOTES = 12
 
