@@ -416,6 +416,13 @@ def train(
         min_samples=audio.segment_samples, classes=train_set.classes,
     )
     classes = train_set.classes
+    if cfg.hard_pairs > 0 and cfg.hard_pair_classes:  # the default pairs may name classes a dataset lacks
+        from sgnsep.mixture_draws import parse_pairs
+
+        unknown = sorted({c for pair in parse_pairs(cfg.hard_pair_classes) for c in pair} - set(classes))
+        if unknown:
+            raise UsageError(f"hard_pair_classes names classes the training data does not have: {', '.join(unknown)}.",
+                             hint=f"Its classes: {', '.join(classes)}.")
     mcfg = cfg.model_config(len(classes))
     torch.manual_seed(cfg.seed)
     model = build_network(cfg.architecture, mcfg, audio.warp_bins)

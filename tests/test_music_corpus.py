@@ -303,6 +303,14 @@ def test_training_settings_have_bounds_and_keep_todays_defaults():
             parse_overrides(cfg, [bad, "classes=[\"a\",\"b\"]"])
 
 
+def test_train_refuses_hard_pairs_of_classes_the_data_lacks(tones, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "sgnsep", "train", "--dataset", "stems", "--data-dir", str(tones.root),
+                        "--out", str(tmp_path / "run"), "--device", "cpu", "--max-steps", "1", "--set", "hard_pairs=0.5",
+                        "--set", 'hard_pair_classes=["violin/tuba"]'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "tuba" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 # --- the command -----------------------------------------------------------------------------------------
 
 
