@@ -947,6 +947,65 @@ def data_chorales(
     err.print(f"[green]wrote[/] {n} tracks to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
 
 
+@data_app.command(
+    "music",
+    help="Render a training corpus of performed multi-part music from music21's corpus (stems layout): 1..4 "
+    "parts of a piece per track on instruments in their ranges, with dynamics, vibrato, rubato, rooms, EQ and "
+    "noise, from every allowed soundfont and preset; splits by piece; metadata.json describes every stem. "
+    "Train on it with `train --dataset stems --data-dir DIR --set coherent=...`.",
+)
+def data_music(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New or empty output folder (stems layout).")],
+    hours: Annotated[float, typer.Option("--hours", help="Hours of audio to render, summed over stems.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    soundfonts: Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys, family:NAME (fluidr3, timgm6mb) or paths (default: all found).")] = "",
+    classes: Annotated[str, typer.Option("--classes", help="Comma-separated classes (default: all).")] = "",
+    min_seconds: Annotated[float, typer.Option("--min-seconds", help="Shortest track.")] = 10.0,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest track.")] = 30.0,
+    max_sources: Annotated[int, typer.Option("--max-sources", help="Most stems per track, 1..4.")] = 4,
+    sample_rate: Annotated[int, typer.Option("--sample-rate")] = 11025,
+    score_cache: Annotated[Optional[Path], typer.Option("--score-cache", help="Folder for the parsed note lists (default: $SGNSEP_SCORE_CACHE or ~/.cache/sgnsep/scores).")] = None,
+    mixtures: Annotated[bool, typer.Option("--mixtures", help="Also write each track's mixture.wav (the exact sum of its stems, float).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a music corpus already in --out.")] = False,
+):
+    try:
+        from sgnsep import music_corpus
+    except ImportError as exc:
+        _fail(_synth_extra_missing("music", exc))
+    shown = [0]
+
+    def progress(done: float, total: float) -> None:  # a line per tenth, so a long run shows it is alive
+        tenth = int(10 * done / total)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            err.print(f"  {done / 3600:.2f} of {total / 3600:.2f} h rendered", highlight=False)
+
+    try:
+        manifest = music_corpus.build_music_corpus(
+            out_dir, hours=hours, seed=seed, track_seconds=(min_seconds, max_seconds), max_sources=max_sources,
+            sample_rate=sample_rate, mixtures=mixtures, overwrite=overwrite, progress=progress,
+            soundfonts=[x.strip() for x in soundfonts.split(",")] if soundfonts else None,
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
+            score_cache=score_cache if score_cache is not None else True,
+        )
+    except SgnsepError as e:
+        _fail(e)
+    except ImportError as exc:
+        _fail(_synth_extra_missing("music", exc))
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, out_dir)
+    t = manifest["totals"]
+    fams = ", ".join(f"{f} {v / 3600:.2f} h" for f, v in t["family_seconds"].items())
+    err.print(
+        f"[green]wrote[/] {t['tracks']} tracks, {t['stems']} stems ({t['stem_hours']:.2f} h of stems, "
+        f"{t['track_hours']:.2f} h of tracks; {fams}; train/val/test tracks "
+        f"{t['split_tracks']['train']}/{t['split_tracks']['val']}/{t['split_tracks']['test']}) to "
+        f"{escape(str(out_dir))} in {manifest['timing']['wall_seconds']:.0f} s (metadata in "
+        f"{escape(str(out_dir / 'metadata.json'))}).",
+        highlight=False,
+    )
+
+
 @app.command(help="Fetch a model from the Hugging Face Hub into the local cache, for offline use later.\n\n"
              "[bold]Example[/]\n\n  sgnsep pull owner/name@v1 && HF_HUB_OFFLINE=1 sgnsep separate song.wav -s violin -m owner/name@v1")
 def pull(

@@ -15,7 +15,8 @@ Layouts (``DATASETS[name].layout`` has the full text; ``default_data_dir(name)``
   ordered by a hash of their relative path and the first 10 % (at least one) go to test, the next 10 %
   (at least one) to validation, the rest to training, when the class has 3 files or more. The split is
   reproducible; adding files to a class can move a few of its files between splits.
-- ``stems``: ``DIR/<track>/<class>.<ext>`` (+ an ignored ``mixture.<ext>``), split by track.
+- ``stems``: ``DIR/<track>/<class>.<ext>`` (+ an ignored ``mixture.<ext>``), split by track; a corpus of
+  `sgnsep data music` gives each track's split (by piece) and each stem's register in its metadata.json.
 - ``music`` / ``music21``: the official JSON list of solo YouTube ids + ``DIR/audio/<class>/<id>.<ext>``.
 - ``fuss``: ``DIR/ssdata/{train,validation,eval}/example*_sources/*.wav`` labelled through the ``.jams``
   files and FSD50K's ground truth.
@@ -34,14 +35,14 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sgnsep import audio_io
+from sgnsep import audio_io, mixture_draws
 from sgnsep.chunking import rate_problem
 from sgnsep.errors import InputAudioError, SgnsepError, UsageError
 
@@ -264,6 +265,7 @@ class ClipDataset:
         self.skipped: list[tuple[str, str]] = []
         self.empty_classes: list[str] = []
         self.read_errors: dict[str, str] = {}
+        self.registers: dict[tuple[str, str], float] = {}  # (track folder, class) -> median MIDI pitch, if known
         self.cached = False
         self._tracks: list[list[Clip]] | None = None
 
@@ -417,12 +419,21 @@ def sample_mixture(
     *,
     min_rms: float = 1e-3,
     coherent: float = 0.0,
+    level_range_db: float = 0.0,
+    hard_pairs: float = 0.0,
+    hard_pair_classes: Sequence[str] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """N distinct classes, one random clip and offset each -> (sources (N, samples), classes (N,)).
 
     With probability ``coherent`` the N sources are instead N stems of one track (:attr:`ClipDataset.tracks`)
     at one shared offset: music whose parts share harmony and rhythm, which random pairs of solos never do
     (their harmonics rarely collide). Falls back to independent draws when no track has N stems.
+
+    ``level_range_db`` > 0 gives the sources relative levels up to that many dB apart from the first one's
+    (sgnsep.mixture_draws.relative_gains; the sources returned carry their gains). ``hard_pairs`` is the
+    probability that a mixture of two or more holds a hard pair: two classes of ``hard_pair_classes``
+    (``"a/b"`` strings; empty: sgnsep.mixture_draws.DEFAULT_HARD_PAIRS) or, for coherent draws, two stems in
+    the same register. With both at 0 nothing more is drawn from ``rng`` (the mixtures of earlier versions).
 
     A window that is (nearly) silent is redrawn a few times, since a silent source makes an empty target.
     Only the window is read (from memory for cached clips, with a seek for lazy ones). The draws depend on
@@ -440,14 +451,20 @@ def sample_mixture(
             f" in this split.",
             hint="Lower the number of sources or add recordings of more classes.",
         )
+    pairs = mixture_draws.parse_pairs(hard_pair_classes) if hard_pairs > 0 else ()
     if coherent > 0 and rng.random() < coherent:
-        mixed = _sample_track(dataset, num_sources, samples, rng, min_rms)
+        hard = bool(pairs) and num_sources >= 2 and rng.random() < hard_pairs
+        mixed = _sample_track(dataset, num_sources, samples, rng, min_rms, pairs=pairs if hard else None)
         if mixed is not None:
-            return mixed
-    if len(available) == k:
-        classes = rng.choice(k, size=num_sources, replace=False)
-    else:
-        classes = np.asarray(available)[rng.choice(len(available), size=num_sources, replace=False)]
+            return _with_levels(mixed, level_range_db, rng)
+    classes = None
+    if pairs and num_sources >= 2 and rng.random() < hard_pairs:
+        classes = mixture_draws.hard_classes(available, dataset.classes, pairs, num_sources, rng)
+    if classes is None:
+        if len(available) == k:
+            classes = rng.choice(k, size=num_sources, replace=False)
+        else:
+            classes = np.asarray(available)[rng.choice(len(available), size=num_sources, replace=False)]
     sources = np.zeros((num_sources, samples), dtype=np.float32)
     errors = getattr(dataset, "read_errors", None)
     for i, c in enumerate(classes):
@@ -469,20 +486,42 @@ def sample_mixture(
             if np.sqrt(np.mean(window**2)) >= min_rms:
                 break
         sources[i] = window
-    return sources, classes.astype(np.int64)
+    return _with_levels((sources, classes.astype(np.int64)), level_range_db, rng)
+
+
+def _with_levels(mixed: tuple[np.ndarray, np.ndarray], level_range_db: float, rng: np.random.Generator):
+    if level_range_db <= 0:
+        return mixed
+    sources, classes = mixed
+    return sources * mixture_draws.relative_gains(len(sources), level_range_db, rng)[:, None], classes
 
 
 def _sample_track(
-    dataset: ClipDataset, num_sources: int, samples: int, rng: np.random.Generator, min_rms: float
+    dataset: ClipDataset, num_sources: int, samples: int, rng: np.random.Generator, min_rms: float,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """N stems of one random track at one offset (redrawn a few times while a stem is silent there)."""
+    """N stems of one random track at one offset (redrawn a few times while a stem is silent there); with
+    ``pairs``, of a track holding a hard pair or two stems in one register, that pair among the N."""
     tracks = [t for t in dataset.tracks if len(t) >= num_sources]
     if not tracks:
         return None
+    hard = []
+    if pairs:
+        memo = dataset.__dict__.setdefault("_hard_tracks", {})
+        key = (num_sources, tuple(pairs))
+        if key not in memo:
+            memo[key] = [(t, c) for t in tracks
+                         if (c := mixture_draws.hard_pairs_in(t, dataset.classes, pairs, dataset.registers))]
+        hard = memo[key]
     errors = getattr(dataset, "read_errors", None)
     for _ in range(8):
-        track = tracks[rng.integers(len(tracks))]
-        picked = [track[int(i)] for i in rng.choice(len(track), size=num_sources, replace=False)]
+        if hard:
+            track, candidates = hard[rng.integers(len(hard))]
+            picked = mixture_draws.pick_with_pair(track, candidates[int(rng.integers(len(candidates)))],
+                                                  num_sources, rng)
+        else:
+            track = tracks[rng.integers(len(tracks))]
+            picked = [track[int(i)] for i in rng.choice(len(track), size=num_sources, replace=False)]
         length = min(len(c) for c in picked)
         start = int(rng.integers(length - samples + 1)) if length >= samples else 0
         sources = np.zeros((num_sources, samples), dtype=np.float32)
@@ -759,9 +798,45 @@ def _load_solos(root, *, split, sample_rate, min_samples, classes=None, cache_by
 # stems ---------------------------------------------------------------------------------------------------
 
 
+MUSIC_CORPUS_FORMAT = "sgnsep-music-corpus"  # sgnsep.music_corpus.FORMAT (not imported: it loads the renderer)
+
+
+def music_corpus_tracks(root: Path) -> dict[str, dict]:
+    """Track folder -> ``{"split", "registers": {class: median MIDI pitch}}`` from the metadata.json of a
+    corpus written by `sgnsep data music` (its splits are by piece); {} for any other folder."""
+    try:
+        data = json.loads((Path(root) / "metadata.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != MUSIC_CORPUS_FORMAT:
+        return {}
+    out = {}
+    for t in data.get("tracks", []):
+        try:
+            if t["split"] in SPLITS:
+                out[str(t["track_id"])] = {"split": t["split"],
+                                           "registers": {c: float(s["register"]) for c, s in t["stems"].items()}}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return out
+
+
+def _load_stems(root, *, split, sample_rate, min_samples, classes=None, cache_bytes=None) -> ClipDataset:
+    root = Path(root)
+    dataset = _listed_loader("stems", _list_stems)(
+        root, split=split, sample_rate=sample_rate, min_samples=min_samples, classes=classes, cache_bytes=cache_bytes
+    )
+    for track, info in music_corpus_tracks(root).items():
+        for cls, register in info["registers"].items():
+            dataset.registers[(track, cls)] = register
+    return dataset
+
+
 def _list_stems(root: Path, *, name: str = "stems") -> tuple[list[_Entry], list[str]]:
     tracks = [p for p in audio_io.list_folder(root) if p.is_dir() and not p.name.startswith(".")]
-    split_of = rank_splits([t.name for t in tracks])
+    known = music_corpus_tracks(root)
+    split_of = rank_splits([t.name for t in tracks if t.name not in known])
+    split_of.update({t: info["split"] for t, info in known.items()})
     entries, names = [], set()
     for track in tracks:
         for stem, files in _audio_files(track).items():
@@ -1044,8 +1119,9 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         get="Put your multitracks in that layout (the same one `sgnsep eval --dataset stems` reads).",
         splits="by track (all stems of a track stay together): tracks ordered by hash of their name, 10 % test, "
-        "10 % validation, 80 % training (3 tracks or more; fewer: training only).",
-        loader=_listed_loader("stems", _list_stems),
+        "10 % validation, 80 % training (3 tracks or more; fewer: training only); a corpus of `sgnsep data "
+        "music` by the split its metadata.json gives each track (by piece).",
+        loader=_load_stems,
     ),
     "music": DatasetSpec(
         name="music",

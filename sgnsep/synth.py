@@ -779,6 +779,7 @@ def render_notes(
     seconds: float | None = None,
     bank: int = 0,
     tail_seconds: float = 1.0,
+    controls: Iterable[tuple] | None = None,
 ) -> np.ndarray:
     """Render a monophonic (or any) note list with one General MIDI program: float32 mono, ``(samples,)``.
 
@@ -787,6 +788,12 @@ def render_notes(
     else the last note-off plus ``tail_seconds``. Dry (tinysoundfont has no effects). Rendered at
     ``sample_rate * k`` and decimated (module docstring). Raises UsageError if the soundfont has no such
     preset; returns silence only when the preset itself is silent.
+
+    ``controls`` are channel events ``(time_s, name, *values)`` placed on output samples like the notes and
+    applied before the notes of the same sample, in their given order: ``("cc", controller, value)`` (MIDI
+    control change; tinysoundfont honours volume 7/39, expression 11/43 and pan 10/42, not modulation 1),
+    ``("pitch_wheel", 0..16383)`` (8192 is centred; the default range is +-2 semitones) and
+    ``("tuning", semitones)``. Without them the render is the plain one.
     """
     path = check_soundfont_allowed(soundfont_path)
     if not path.is_file():
@@ -808,6 +815,10 @@ def render_notes(
         off = max(on + 1, int(round((n.start + n.duration) * sample_rate)))
         events.append((on * factor, 1, n.pitch, n.velocity))
         events.append((off * factor, 0, n.pitch, 0))
+    for k, control in enumerate(controls or ()):  # kind -1: before the note events of its sample
+        if control[1] not in ("cc", "pitch_wheel", "tuning"):
+            raise UsageError(f"Unknown control {control[1]!r}; use 'cc', 'pitch_wheel' or 'tuning'.")
+        events.append((int(round(float(control[0]) * sample_rate)) * factor, -1, k, control))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     buf = np.zeros(2 * n_render, dtype=np.float32)  # stereo interleaved, as tinysoundfont writes it
     pos = 0
@@ -818,7 +829,9 @@ def render_notes(
             pos = when
         if pos >= n_render:
             break
-        if kind:
+        if kind == -1:
+            _apply_control(player, velocity)
+        elif kind:
             player.channel_note_on(0, pitch, velocity / 127.0)
         else:
             player.channel_note_off(0, pitch)
@@ -826,6 +839,16 @@ def render_notes(
         player.render(memoryview(buf[2 * pos :]).cast("B"), False)
     mono = buf.reshape(-1, 2).mean(axis=1, dtype=np.float64)
     return _decimate(mono, factor).astype(np.float32)
+
+
+def _apply_control(player, control: tuple) -> None:
+    name = control[1]
+    if name == "cc":
+        player.channel_midi_control(0, int(control[2]), min(127, max(0, int(control[3]))))
+    elif name == "pitch_wheel":
+        player.channel_set_pitch_wheel(0, min(16383, max(0, int(control[2]))))
+    else:
+        player.channel_set_tuning(0, float(control[2]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1003,36 +1026,41 @@ PROBE_WEAK_NOTE_DB = 40.0  # a note this far below the loudest one counts as sil
 PROBE_SPREAD_DB = 30.0  # notes spread wider than this (at the same velocity) make a preset "uneven"
 
 
-def probe_preset(soundfont_path: str | os.PathLike, instrument: Instrument, sample_rate: int = 11025) -> str | None:
+def probe_preset(
+    soundfont_path: str | os.PathLike, instrument: Instrument, sample_rate: int = 11025, *, bank: int = 0
+) -> str | None:
     """Why ``instrument`` should not be rendered from this soundfont, or None if it is fine.
 
-    Plays every semitone of the instrument's range at velocity 100 and rejects a missing preset, silent
-    notes (40 dB below the loudest), a preset quieter than -60 dBFS, or per-note levels spread over 30 dB.
+    Plays every semitone of the instrument's range at velocity 100 (preset ``bank:instrument.program``) and
+    rejects a missing preset, silent notes (40 dB below the loudest), a preset quieter than -60 dBFS, or
+    per-note levels spread over 30 dB.
     """
-    memo_key = (str(soundfont_path), instrument.program, instrument.low, instrument.high, int(sample_rate))
+    memo_key = (str(soundfont_path), int(bank), instrument.program, instrument.low, instrument.high, int(sample_rate))
     if memo_key not in _PROBES:
-        _PROBES[memo_key] = _probe(Path(soundfont_path), instrument, int(sample_rate))
+        _PROBES[memo_key] = _probe(Path(soundfont_path), instrument, int(sample_rate), int(bank))
     return _PROBES[memo_key]
 
 
 _PROBES: dict[tuple, str | None] = {}
 
 
-def _probe(soundfont_path: Path, instrument: Instrument, sample_rate: int) -> str | None:
+def _probe(soundfont_path: Path, instrument: Instrument, sample_rate: int, bank: int = 0) -> str | None:
     step, sound = 0.3, 0.25
     pitches = list(range(instrument.low, instrument.high + 1))
     notes = [Note(p, k * step, sound, 100) for k, p in enumerate(pitches)]
     try:
-        audio = render_notes(soundfont_path, instrument.program, notes, sample_rate, seconds=len(notes) * step)
+        audio = render_notes(
+            soundfont_path, instrument.program, notes, sample_rate, seconds=len(notes) * step, bank=bank
+        )
     except UsageError:
-        return f"no preset 0:{instrument.program}"
+        return f"no preset {bank}:{instrument.program}"
     x = audio.astype(np.float64)
     win = int(0.2 * sample_rate)
     starts = [int(round(k * step * sample_rate)) for k in range(len(pitches))]
     levels = np.array([10 * np.log10(np.mean(x[a : a + win] ** 2) + 1e-20) for a in starts])
     top = float(levels.max())
     if top < -100:
-        return f"preset 0:{instrument.program} renders silence"
+        return f"preset {bank}:{instrument.program} renders silence"
     weak = [p for p, lv in zip(pitches, levels, strict=True) if lv < top - PROBE_WEAK_NOTE_DB]
     if weak:
         return f"silent notes in the range: MIDI {weak[0]}..{weak[-1]} ({len(weak)} notes)"
@@ -1403,14 +1431,16 @@ def _assign_instruments(
 ) -> dict[str, tuple[str, int]] | None:
     """``{voice: (class, transposition)}`` with distinct classes whose ranges fit the voices after whole-octave
     transposition, or None when no such assignment exists. Random (favouring small transpositions and classes
-    used less so far in the set); a backtracking search, so it fails only when nothing fits."""
+    used less so far in the set); a backtracking search, so it fails only when nothing fits. The voices may
+    have any names; ties between equally constrained voices go to the one listed first."""
     options: dict[str, list[tuple[str, int]]] = {}
     for voice, pitches in voice_pitches.items():
         fits = [(c, _octave_fit(pitches, INSTRUMENTS[c])) for c in classes]
         fits = [(c, t) for c, t in fits if t is not None]
         weights = [_STEMS_OCTAVE_WEIGHT ** (abs(t) // 12) / (1.0 + uses.get(c, 0)) for c, t in fits]
         options[voice] = _weighted_order(fits, weights, rng) if fits else []
-    order = sorted(options, key=lambda v: (len(options[v]), VOICES.index(v)))  # most constrained first
+    position = {v: i for i, v in enumerate(voice_pitches)}
+    order = sorted(options, key=lambda v: (len(options[v]), position[v]))  # most constrained first
     chosen: dict[str, tuple[str, int]] = {}
 
     def search(k: int) -> bool:
@@ -1425,7 +1455,7 @@ def _assign_instruments(
                 del chosen[order[k]]
         return False
 
-    return {v: chosen[v] for v in VOICES if v in chosen} if search(0) else None
+    return {v: chosen[v] for v in voice_pitches if v in chosen} if search(0) else None
 
 
 def _write_stem(path: Path, audio: np.ndarray, sample_rate: int, fmt: str, subtype: str) -> None:

@@ -86,6 +86,16 @@ class TrainConfig:
     # MUSDB18 layouts; see sgnsep.datasets.sample_mixture). 0: every mixture pairs random clips, as the
     # paper's mix-and-separate does.
     coherent: float = 0.0
+    # Harder training mixtures (sgnsep/mixture_draws.py), training mixtures only (validation stays at equal
+    # levels and uniform classes, so runs with different settings are scored alike). level_range_db: the
+    # level of each source relative to the first is uniform in +-this many dB (12: relative levels from -12
+    # to +12 dB; 0: equal levels, the paper's mix-and-separate). hard_pairs: the probability that a mixture
+    # holds a hard pair, two classes of hard_pair_classes ("a/b"; empty: violin/viola, viola/cello,
+    # cello/bassoon, ...) or, in coherent draws, two stems in the same register. With num_sources 1 and
+    # max_sources 4 a run trains on mixtures of 1 to 4 sources.
+    level_range_db: float = 0.0
+    hard_pairs: float = 0.0
+    hard_pair_classes: list[str] = field(default_factory=list)
     # Fine-tuning: start from this checkpoint's weights (a folder, or a registered name such as
     # "sgn-gm-small") instead of a random initialisation. Its model and audio settings and its classes are
     # used; "model" and "audio" overrides must agree with them, and "classes" may only list its classes.
@@ -143,6 +153,9 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
         raise UsageError(f"{where}: batch_size, epochs and num_sources must be positive.")
     if not 0.0 <= cfg.coherent <= 1.0:
         raise UsageError(f"{where}: coherent must be between 0 and 1, got {cfg.coherent}.")
+    from sgnsep.mixture_draws import parse_pairs
+
+    parse_pairs(cfg.hard_pair_classes, where=f"{where}: hard_pair_classes")
     check_architecture(cfg.architecture, where=where)
     if not cfg.init_from:  # a fine-tune takes the checkpoint's settings, checked when it is loaded
         _dry_run(cfg, where)
@@ -585,6 +598,13 @@ def _train(cfg, run_dir, resume, overwrite, device, name, on_step, max_steps, di
         min_samples=audio.segment_samples, classes=train_set.classes,
     )
     classes = train_set.classes
+    if cfg.hard_pairs > 0 and cfg.hard_pair_classes:  # the default pairs may name classes a dataset lacks
+        from sgnsep.mixture_draws import parse_pairs
+
+        unknown = sorted({c for pair in parse_pairs(cfg.hard_pair_classes) for c in pair} - set(classes))
+        if unknown:
+            raise UsageError(f"hard_pair_classes names classes the training data does not have: {', '.join(unknown)}.",
+                             hint=f"Its classes: {', '.join(classes)}.")
     mcfg = cfg.model_config(len(classes))
     torch.manual_seed(cfg.seed)
     model = build_network(cfg.architecture, mcfg, audio.warp_bins)
@@ -696,7 +716,9 @@ def _train(cfg, run_dir, resume, overwrite, device, name, on_step, max_steps, di
             n_src = cfg.num_sources if cfg.max_sources <= cfg.num_sources else int(
                 rng.integers(cfg.num_sources, cfg.max_sources + 1)
             )
-            pairs = [sample_mixture(train_set, n_src, audio.segment_samples, rng, coherent=cfg.coherent)
+            pairs = [sample_mixture(train_set, n_src, audio.segment_samples, rng, coherent=cfg.coherent,
+                                    level_range_db=cfg.level_range_db, hard_pairs=cfg.hard_pairs,
+                                    hard_pair_classes=cfg.hard_pair_classes)
                      for _ in range(per_rank_batch)]
             batch = make_batch(
                 torch.from_numpy(np.stack([p[0] for p in pairs])),
