@@ -608,6 +608,9 @@ def test_killed_pull_leaves_nothing_the_next_pull_does_not_remove(hub_server, tm
             assert _wait_for(lambda: _leftovers(hub_server) not in ([], stale)), _leftovers(hub_server)
             live = _leftovers(hub_server)
             assert len(live) == 1 and live != stale
+            # Its temporary file exists before its request is sent: wait until that request has taken the second
+            # trickled answer, or (on a loaded machine) the next pull could get it and trickle for minutes.
+            assert _wait_for(lambda: hub_server.count("GET", "model.safetensors") == 2)
 
             r = _pull(hub_server, tmp_path)  # the trickle is used up: this one downloads at full speed
 
