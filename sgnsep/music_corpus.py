@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sgnsep import performance, score_library, soundfont_presets, stem_effects, synth
+from sgnsep import folder_lock, performance, score_library, soundfont_presets, stem_effects, synth
 from sgnsep.atomic_write import NewOutputs
 from sgnsep.errors import OutputError, UsageError
 
@@ -91,7 +91,7 @@ def _prepare_folder(out: Path, overwrite: bool) -> dict | None:
     """The old manifest when ``out`` holds a music corpus to overwrite; refuses any other non-empty folder."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} exists and is not a folder.")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or not [p for p in out.iterdir() if p.name != folder_lock.LOCK_NAME]:
         return None
     old = None
     try:
@@ -209,77 +209,79 @@ def build_music_corpus(
     seed, sample_rate, max_sources = int(seed), int(sample_rate), int(max_sources)
     cache = score_library.default_cache_dir() if score_cache is True else (Path(score_cache) if score_cache else None)
     out = Path(out_dir)
-    old = _prepare_folder(out, overwrite)
+    # One render at a time in a corpus folder (sgnsep/folder_lock.py): two would write the same track names.
+    with folder_lock.hold(out, option="--out", what="corpus folder"):
+        old = _prepare_folder(out, overwrite)
 
-    t0 = time.perf_counter()
-    pieces = score_library.list_pieces()
-    by_group: dict[str, list] = {}
-    for p in pieces:
-        by_group.setdefault(p.group, []).append(p)
-    groups = [g for g in GROUP_WEIGHTS if by_group.get(g)]
-    weights = np.array([GROUP_WEIGHTS[g] for g in groups])
-    chorales = _chorale_ids()
-    usable, skipped_presets = soundfont_presets.usable_presets(fonts, class_names, sample_rate)
-    fonts_ok = [k for k in fonts if usable[k]]
-    if not fonts_ok:
-        raise UsageError(f"No soundfont renders any of the classes {', '.join(class_names)}.")
-    families = sorted({soundfont_presets.soundfont_family(k, fonts[k]) for k in fonts_ok})
+        t0 = time.perf_counter()
+        pieces = score_library.list_pieces()
+        by_group: dict[str, list] = {}
+        for p in pieces:
+            by_group.setdefault(p.group, []).append(p)
+        groups = [g for g in GROUP_WEIGHTS if by_group.get(g)]
+        weights = np.array([GROUP_WEIGHTS[g] for g in groups])
+        chorales = _chorale_ids()
+        usable, skipped_presets = soundfont_presets.usable_presets(fonts, class_names, sample_rate)
+        fonts_ok = [k for k in fonts if usable[k]]
+        if not fonts_ok:
+            raise UsageError(f"No soundfont renders any of the classes {', '.join(class_names)}.")
+        families = sorted({soundfont_presets.soundfont_family(k, fonts[k]) for k in fonts_ok})
 
-    with NewOutputs() as outputs:
-        try:
-            outputs.folder(out)
-            if old is not None:
-                _remove_old(out, old)
-        except OSError as exc:
-            raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
-        target = float(hours) * 3600.0
-        done = 0.0
-        uses = {c: 0 for c in class_names}
-        tracks, skipped, skipped_stems = [], [], []
-        k = 0
-        max_attempts = 200 + int(20 * target / max(1.0, lo))
-        while done < target and k < max_attempts:
-            rng = np.random.default_rng([seed, _STREAM, k])
-            k += 1
-            group = groups[int(rng.choice(len(groups), p=weights / weights.sum()))]
-            piece = by_group[group][int(rng.integers(len(by_group[group])))]
-            family = families[int(rng.integers(len(families)))]
-            in_family = [f for f in fonts_ok if soundfont_presets.soundfont_family(f, fonts[f]) == family]
-            font = in_family[int(rng.integers(len(in_family)))]
-            seconds = round(float(rng.uniform(lo, hi)), 2)
-            room = stem_effects.draw_room(rng)
-            lead_in = float(rng.uniform(0.0, 0.3))
-            data = score_library.load_piece(piece, cache)
-            if data is None:
-                skipped.append({"attempt": k - 1, "piece": piece.id, "reason": "cannot be parsed or has no part"})
-                continue
-            plan, why = _plan_track(data, seconds, max_sources, sorted(usable[font]), uses, rng)
-            if plan is None:
-                skipped.append({"attempt": k - 1, "piece": piece.id, "soundfont": font, "reason": why})
-                continue
-            record = _render_track(out, outputs, k - 1, piece, plan, font, fonts[font], usable[font], seconds,
-                                   lead_in, room, seed, sample_rate, mixtures, skipped_stems)
-            if record is None:
-                skipped.append({"attempt": k - 1, "piece": piece.id, "soundfont": font, "reason": "no stem rendered"})
-                continue
-            record.update({
-                "piece": piece.id, "collection": piece.collection, "group": piece.group, "title": piece.title,
-                "work": score_library.work_key(piece, chorales),
-                "split": score_library.piece_split(score_library.work_key(piece, chorales), fractions),
-                "soundfont": font, "soundfont_file": fonts[font].name, "soundfont_family": family,
-                "room": room, "transposition": plan["shift"], "window_start_quarters": plan["start_q"],
-            })
-            for c in record["stems"]:
-                uses[c] += 1
-            tracks.append(record)
-            done += sum(s["seconds"] for s in record["stems"].values())
-            if progress:
-                progress(min(done, target), target)
-        args = dict(hours=float(hours), seed=seed, sample_rate=sample_rate, track_seconds=[lo, hi],
-                    max_sources=max_sources, mixtures=bool(mixtures), soundfonts=list(fonts), classes=class_names)
-        manifest = _manifest(tracks, skipped, skipped_stems, skipped_presets, usable, fonts, class_names, fractions,
-                             args)
-        return synth._write_manifest(manifest, outputs.add(out / "metadata.json"), t0, done)
+        with NewOutputs() as outputs:
+            try:
+                outputs.folder(out)
+                if old is not None:
+                    _remove_old(out, old)
+            except OSError as exc:
+                raise OutputError(f"Cannot write to {out}: {exc.strerror or exc}.") from exc
+            target = float(hours) * 3600.0
+            done = 0.0
+            uses = {c: 0 for c in class_names}
+            tracks, skipped, skipped_stems = [], [], []
+            k = 0
+            max_attempts = 200 + int(20 * target / max(1.0, lo))
+            while done < target and k < max_attempts:
+                rng = np.random.default_rng([seed, _STREAM, k])
+                k += 1
+                group = groups[int(rng.choice(len(groups), p=weights / weights.sum()))]
+                piece = by_group[group][int(rng.integers(len(by_group[group])))]
+                family = families[int(rng.integers(len(families)))]
+                in_family = [f for f in fonts_ok if soundfont_presets.soundfont_family(f, fonts[f]) == family]
+                font = in_family[int(rng.integers(len(in_family)))]
+                seconds = round(float(rng.uniform(lo, hi)), 2)
+                room = stem_effects.draw_room(rng)
+                lead_in = float(rng.uniform(0.0, 0.3))
+                data = score_library.load_piece(piece, cache)
+                if data is None:
+                    skipped.append({"attempt": k - 1, "piece": piece.id, "reason": "cannot be parsed or has no part"})
+                    continue
+                plan, why = _plan_track(data, seconds, max_sources, sorted(usable[font]), uses, rng)
+                if plan is None:
+                    skipped.append({"attempt": k - 1, "piece": piece.id, "soundfont": font, "reason": why})
+                    continue
+                record = _render_track(out, outputs, k - 1, piece, plan, font, fonts[font], usable[font], seconds,
+                                       lead_in, room, seed, sample_rate, mixtures, skipped_stems)
+                if record is None:
+                    skipped.append({"attempt": k - 1, "piece": piece.id, "soundfont": font, "reason": "no stem rendered"})
+                    continue
+                record.update({
+                    "piece": piece.id, "collection": piece.collection, "group": piece.group, "title": piece.title,
+                    "work": score_library.work_key(piece, chorales),
+                    "split": score_library.piece_split(score_library.work_key(piece, chorales), fractions),
+                    "soundfont": font, "soundfont_file": fonts[font].name, "soundfont_family": family,
+                    "room": room, "transposition": plan["shift"], "window_start_quarters": plan["start_q"],
+                })
+                for c in record["stems"]:
+                    uses[c] += 1
+                tracks.append(record)
+                done += sum(s["seconds"] for s in record["stems"].values())
+                if progress:
+                    progress(min(done, target), target)
+            args = dict(hours=float(hours), seed=seed, sample_rate=sample_rate, track_seconds=[lo, hi],
+                        max_sources=max_sources, mixtures=bool(mixtures), soundfonts=list(fonts), classes=class_names)
+            manifest = _manifest(tracks, skipped, skipped_stems, skipped_presets, usable, fonts, class_names, fractions,
+                                 args)
+            return synth._write_manifest(manifest, outputs.add(out / "metadata.json"), t0, done)
 
 
 def _render_track(out, outputs, index, piece, plan, font, font_path, presets, seconds, lead_in, room, seed,

@@ -342,6 +342,7 @@ def test_a_second_render_into_a_corpus_folder_in_use_is_refused_naming_the_holde
         runs = run_cli_many([
             ["data", "synth", "--out", out, "--classes", "flute", "--soundfonts", timgm, "--overwrite"],
             ["data", "chorales", "--out", out, "--tracks", "1", "--soundfonts", timgm, "--overwrite"],
+            ["data", "music", "--out", out, "--hours", "0.001", "--soundfonts", timgm, "--overwrite"],
         ], tmp_path)
         for r in runs:
             assert_clean_failure(r, 4, f"corpus folder {out} is in use by process {first.pid}", "sgnsep data synth")
