@@ -103,10 +103,7 @@ def resolve_soundfonts(items: list[str] | None) -> dict[str, Path]:
                 raise UsageError(
                     f"Soundfont '{item}' is neither a known key ({', '.join(SOUNDFONT_FILES)}), nor family:<name> "
                     f"({', '.join(FAMILIES)}), nor an .sf2/.sf3 file.", hint=_INSTALL_HINT)
-            key = path.stem.lower().replace("-", "_").replace(" ", "_")
-            while key in chosen:
-                key += "_"
-            chosen[key] = path
+            synth.add_soundfont_file(chosen, path)
     if not chosen:
         raise UsageError("No soundfont was given.", hint=_INSTALL_HINT)
     return chosen

@@ -353,13 +353,18 @@ def _resolve_soundfonts(soundfonts) -> dict[str, Path]:
                 f"Soundfont '{item}' is neither a known key ({', '.join(SOUNDFONT_FILES)}) nor an existing file.",
                 hint=_INSTALL_HINT,
             )
-        key = path.stem.lower().replace("-", "_").replace(" ", "_")
-        while key in chosen:
-            key += "_"
-        chosen[key] = path
+        add_soundfont_file(chosen, path)
     if not chosen:
         raise UsageError("No soundfont was given.", hint=_INSTALL_HINT)
     return chosen
+
+
+def add_soundfont_file(chosen: dict[str, Path], path: Path) -> None:
+    """Add a soundfont given by path under a key made from its file name, distinct from those in ``chosen``."""
+    key = path.stem.lower().replace("-", "_").replace(" ", "_")
+    while key in chosen:
+        key += "_"
+    chosen[key] = path
 
 
 def _soundfont_family(key: str, path: Path) -> str:

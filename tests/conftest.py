@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,14 @@ def presence_model_dir(tmp_path_factory):
     from tests.tone_model import train_tone_model
 
     return train_tone_model(tmp_path_factory.mktemp("models") / "tone-presence", steps=200)
+
+
+@pytest.fixture(scope="session")
+def timgm() -> Path:
+    """TimGM6mb.sf2 as pretty_midi bundles it (6 MB): the soundfont the rendering tests use."""
+    pretty_midi = pytest.importorskip("pretty_midi")
+    pytest.importorskip("tinysoundfont")
+    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    if not path.is_file():
+        pytest.skip("pretty_midi does not bundle TimGM6mb.sf2")
+    return path

@@ -27,14 +27,6 @@ TINY = dict(hours=12 / 3600, seed=3, track_seconds=(2.0, 3.0), max_sources=4, sa
 
 
 @pytest.fixture(scope="module")
-def timgm() -> Path:
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    if not path.is_file():
-        pytest.skip("pretty_midi does not bundle TimGM6mb.sf2")
-    return path
-
-
-@pytest.fixture(scope="module")
 def corpus(tmp_path_factory, timgm):
     out = tmp_path_factory.mktemp("music_a") / "corpus"
     cache = tmp_path_factory.mktemp("scores_a")

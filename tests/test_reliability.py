@@ -321,16 +321,6 @@ def test_a_second_train_into_a_run_folder_in_use_is_refused_naming_the_holder(so
     assert steps == list(range(1, len(steps) + 1))  # one run's rows only
 
 
-@pytest.fixture(scope="module")
-def timgm() -> Path:
-    pretty_midi = pytest.importorskip("pretty_midi")
-    pytest.importorskip("tinysoundfont")
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    if not path.is_file():
-        pytest.skip("pretty_midi does not bundle TimGM6mb.sf2")
-    return path
-
-
 def test_a_second_render_into_a_corpus_folder_in_use_is_refused_naming_the_holder(timgm, tmp_path):
     out = tmp_path / "corpus"
     first = popen_cli("data", "synth", "--out", out, "--classes", "flute,tuba", "--soundfonts", timgm,

@@ -23,14 +23,6 @@ CLIP_SECONDS = 2.0
 SPLITS = {"train": 1 / 3, "val": 1 / 3, "test": 1 / 3}
 
 
-@pytest.fixture(scope="module")
-def timgm() -> Path:
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    if not path.is_file():
-        pytest.skip("pretty_midi does not bundle TimGM6mb.sf2")
-    return path
-
-
 def _make(out: Path, timgm: Path, **kw):
     args = dict(
         classes=CLASSES,
