@@ -32,8 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's sgnsep, also when another one is installed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/paired_sdr.py, also when imported
 
 from sgnsep.config import LEGACY_SGN_SETTINGS  # noqa: E402
+from paired_sdr import paired_cell, read_sdr  # noqa: E402  (benchmarks/, this script's folder)
 TESTSETS = ROOT / "sgnsep" / "data" / "testset"
 SETS = ("chorales-2src", "chorales-3src")
 METRICS = ("sdr", "sir", "sar", "si-sdr", "sdri")
@@ -189,34 +191,16 @@ def method_label(folder: Path) -> str:
 
 
 def paired_differences(args, sets: list[str]) -> str:
-    """Per test set, each model's SDR minus the first model's on the same sources: mean, its standard error
-    and the share of sources where it is higher. Mean differences of a few tenths of a dB on 40-60 sources are
-    within noise; this says which ones are not."""
-    import csv
-    import statistics
-
+    """Per test set, each model's SDR minus the first model's on the same sources (benchmarks/paired_sdr.py)."""
     first = args.variants[0]
     lines = [f"| model - {first} (SDR, paired by source) | " + " | ".join(sets) + " |", "|" + "---|" * (len(sets) + 1)]
     cells: dict[str, list[str]] = {name: [] for name in args.variants[1:]}
     for s in sets:
-        sdr: dict[str, dict[tuple[str, str], float]] = {}
-        with open(args.out / f"eval-{s}.csv", newline="") as fh:
-            for row in csv.DictReader(fh):
-                try:
-                    sdr.setdefault(row["method"], {})[(row["track"], row["class"])] = float(row["sdr"])
-                except (KeyError, ValueError):
-                    continue
+        sdr = read_sdr(args.out / f"eval-{s}.csv")
         label = {name: method_label(checkpoint(args, name)) for name in args.variants}
         base = sdr.get(label[first]) or sdr.get(first, {})
         for name in args.variants[1:]:
-            other = sdr.get(label[name]) or sdr.get(name, {})
-            diff = [other[k] - base[k] for k in base.keys() & other.keys()]
-            if len(diff) < 2:
-                cells[name].append("-")
-                continue
-            se = statistics.stdev(diff) / len(diff) ** 0.5
-            better = sum(d > 0 for d in diff) / len(diff)
-            cells[name].append(f"{statistics.fmean(diff):+.2f} +- {se:.2f} dB, higher on {better:.0%} of {len(diff)}")
+            cells[name].append(paired_cell(base, sdr.get(label[name]) or sdr.get(name, {})))
     lines += [f"| {name} | " + " | ".join(c) + " |" for name, c in cells.items()]
     return "\n".join(lines)
 
