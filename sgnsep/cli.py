@@ -966,6 +966,7 @@ def data_music(
     sample_rate: Annotated[int, typer.Option("--sample-rate")] = 11025,
     score_cache: Annotated[Optional[Path], typer.Option("--score-cache", help="Folder for the parsed note lists (default: $SGNSEP_SCORE_CACHE or ~/.cache/sgnsep/scores).")] = None,
     mixtures: Annotated[bool, typer.Option("--mixtures", help="Also write each track's mixture.wav (the exact sum of its stems, float).")] = False,
+    only_splits: Annotated[str, typer.Option("--only-splits", help="Render only pieces of these splits (comma-separated: train, val, test); a piece's split does not change, so `--soundfonts family:timgm6mb --only-splits val,test` makes held-out validation and test music for a corpus of the other family.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a music corpus already in --out.")] = False,
 ):
     try:
@@ -984,6 +985,7 @@ def data_music(
         manifest = music_corpus.build_music_corpus(
             out_dir, hours=hours, seed=seed, track_seconds=(min_seconds, max_seconds), max_sources=max_sources,
             sample_rate=sample_rate, mixtures=mixtures, overwrite=overwrite, progress=progress,
+            only_splits=[x.strip() for x in only_splits.split(",")] if only_splits else None,
             soundfonts=[x.strip() for x in soundfonts.split(",")] if soundfonts else None,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             score_cache=score_cache if score_cache is not None else True,

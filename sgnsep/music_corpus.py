@@ -28,7 +28,9 @@ holds the part. Every stem records its soundfont, family and preset, so a later 
 
 Splits: by work (sgnsep.score_library.piece_split): no piece, mass or folk tune is in two splits, and the Bach
 chorales keep the split sgnsep.synth gives them. Every track's stems share its split. The stems loader of
-sgnsep.datasets reads the split of each track from metadata.json.
+sgnsep.datasets reads the split of each track from metadata.json. ``only_splits`` renders only the pieces of
+some splits: a validation and test corpus in a soundfont family held out of training (the held-out-family
+protocol of weights.md) is rendered with ``only_splits=("val", "test")``.
 
 Determinism: metadata.json's ``command`` is the command line that renders the corpus again. Track k draws
 from ``numpy.random.default_rng([seed, crc32("music-corpus"), k])`` and its stem j from
@@ -85,6 +87,20 @@ def _check(hours, seed, sample_rate, track_seconds, max_sources) -> tuple[float,
     if not 1 <= int(max_sources) <= 4:
         raise UsageError(f"max_sources must be between 1 and 4, got {max_sources}.")
     return lo, hi
+
+
+def _check_only_splits(only_splits, fractions: dict[str, float]) -> list[str]:
+    """The splits to render, in sgnsep.synth.SPLITS order."""
+    if only_splits is None:
+        return list(synth.SPLITS)
+    wanted = [str(s).strip() for s in only_splits if str(s).strip()]
+    unknown = sorted(set(wanted) - set(synth.SPLITS))
+    if unknown or not wanted:
+        raise UsageError(f"only_splits must name splits of {', '.join(synth.SPLITS)}, got {', '.join(wanted) or 'none'}.")
+    empty = [s for s in wanted if fractions[s] <= 0]
+    if empty:
+        raise UsageError(f"only_splits names splits that hold no pieces: {', '.join(empty)}.")
+    return [s for s in synth.SPLITS if s in wanted]
 
 
 def _prepare_folder(out: Path, overwrite: bool) -> dict | None:
@@ -194,16 +210,20 @@ def build_music_corpus(
     splits: dict[str, float] | Sequence[float] = (0.8, 0.1, 0.1),
     score_cache: str | os.PathLike | None | bool = True,
     mixtures: bool = False,
+    only_splits: Sequence[str] | None = None,
     overwrite: bool = False,
     progress: Callable[[float, float], None] | None = None,
 ) -> dict:
     """Render about ``hours`` of stems (summed over stems) into ``out_dir`` and return the manifest (plus a
     ``"timing"`` entry that is not written). ``soundfonts``: keys, ``family:<name>`` or paths (all installed
     when None). ``classes``: of sgnsep.synth.INSTRUMENTS (all when None). ``score_cache``: True for the
-    default folder, a folder, or False/None for none. ``out_dir`` must be new, empty, or (with ``overwrite``)
-    a music corpus."""
+    default folder, a folder, or False/None for none. ``only_splits``: render only pieces of these splits
+    (a piece keeps the split that ``splits`` gives it, so a validation corpus rendered with another soundfont
+    holds no piece that a training corpus of the same fractions trains on); None: every split. ``out_dir``
+    must be new, empty, or (with ``overwrite``) a music corpus."""
     lo, hi = _check(hours, seed, sample_rate, track_seconds, max_sources)
     fractions = synth._resolve_splits(splits)
+    kept_splits = _check_only_splits(only_splits, fractions)
     class_names = synth._resolve_classes(classes)
     fonts = soundfont_presets.resolve_soundfonts(None if soundfonts is None else list(soundfonts))
     seed, sample_rate, max_sources = int(seed), int(sample_rate), int(max_sources)
@@ -238,13 +258,19 @@ def build_music_corpus(
             done = 0.0
             uses = {c: 0 for c in class_names}
             tracks, skipped, skipped_stems = [], [], []
-            k = 0
-            max_attempts = 200 + int(20 * target / max(1.0, lo))
+            k = other_split = 0
+            # Pieces of other splits cost an attempt each: allow for the share of the pieces left out.
+            share = sum(fractions[s] for s in kept_splits)
+            max_attempts = int((200 + 20 * target / max(1.0, lo)) / max(share, 0.01))
             while done < target and k < max_attempts:
                 rng = np.random.default_rng([seed, _STREAM, k])
                 k += 1
                 group = groups[int(rng.choice(len(groups), p=weights / weights.sum()))]
                 piece = by_group[group][int(rng.integers(len(by_group[group])))]
+                split = score_library.piece_split(score_library.work_key(piece, chorales), fractions)
+                if split not in kept_splits:
+                    other_split += 1
+                    continue
                 family = families[int(rng.integers(len(families)))]
                 in_family = [f for f in fonts_ok if soundfont_presets.soundfont_family(f, fonts[f]) == family]
                 font = in_family[int(rng.integers(len(in_family)))]
@@ -266,8 +292,7 @@ def build_music_corpus(
                     continue
                 record.update({
                     "piece": piece.id, "collection": piece.collection, "group": piece.group, "title": piece.title,
-                    "work": score_library.work_key(piece, chorales),
-                    "split": score_library.piece_split(score_library.work_key(piece, chorales), fractions),
+                    "work": score_library.work_key(piece, chorales), "split": split,
                     "soundfont": font, "soundfont_file": fonts[font].name, "soundfont_family": family,
                     "room": room, "transposition": plan["shift"], "window_start_quarters": plan["start_q"],
                 })
@@ -278,9 +303,11 @@ def build_music_corpus(
                 if progress:
                     progress(min(done, target), target)
             args = dict(hours=float(hours), seed=seed, sample_rate=sample_rate, track_seconds=[lo, hi],
-                        max_sources=max_sources, mixtures=bool(mixtures), soundfonts=list(fonts), classes=class_names)
+                        max_sources=max_sources, mixtures=bool(mixtures), soundfonts=list(fonts), classes=class_names,
+                        only_splits=kept_splits)
             manifest = _manifest(tracks, skipped, skipped_stems, skipped_presets, usable, fonts, class_names, fractions,
                                  args)
+            manifest["skipped"]["other_split_attempts"] = other_split
             return synth._write_manifest(manifest, outputs.add(out / "metadata.json"), t0, done)
 
 
@@ -355,6 +382,8 @@ def _command(args: dict, fractions: dict) -> str | None:
             f"{args['max_sources']} --sample-rate {args['sample_rate']}")
     if args["classes"] != list(synth.ORCHESTRAL_CLASSES):
         line += f" --classes {','.join(args['classes'])}"
+    if args["only_splits"] != list(synth.SPLITS):
+        line += f" --only-splits {','.join(args['only_splits'])}"
     return line + (" --mixtures" if args["mixtures"] else "")
 
 

@@ -168,6 +168,24 @@ def test_the_stems_loader_takes_each_tracks_split_from_the_manifest(corpus, tmp_
         assert {ds.registers[(c.path.parent.name, ds.classes[c.cls])] for c in ds.clips} == {76.0, 72.0}
 
 
+def test_only_splits_renders_held_out_pieces_that_keep_their_split(corpus, tmp_path, timgm):
+    _, _, cache = corpus
+    held = music_corpus.build_music_corpus(tmp_path / "held", soundfonts=[str(timgm)], score_cache=cache,
+                                           only_splits=["test", "val"], **TINY)
+    assert held["tracks"] and {t["split"] for t in held["tracks"]} <= {"val", "test"}
+    assert held["skipped"]["other_split_attempts"] > 0  # most pieces are training pieces, drawn and left out
+    assert held["arguments"]["only_splits"] == ["val", "test"] and "--only-splits val,test" in held["command"]
+    for t in held["tracks"]:  # the split is the piece's, as a full corpus of the same fractions gives it
+        assert t["split"] == score_library.piece_split(t["work"], held["split_fractions"]) != "train"
+    with pytest.raises(UsageError, match="no usable train clips"):
+        load_dataset("stems", tmp_path / "held", split="train", sample_rate=SR, min_samples=1024)
+    for bad in (["training"], [], ["val", "nosuch"]):
+        with pytest.raises(UsageError, match="only_splits"):
+            music_corpus.build_music_corpus(tmp_path / "bad", soundfonts=[str(timgm)], score_cache=cache,
+                                            only_splits=bad, **TINY)
+    assert not (tmp_path / "bad").exists()
+
+
 # --- performance and effects -----------------------------------------------------------------------------
 
 
@@ -315,7 +333,8 @@ def _cli(*args, cache=None):
 def test_cli_bad_values_fail_in_one_line_and_leave_nothing(tmp_path, timgm):
     out = tmp_path / "x"
     for args in (["--hours", "-1"], ["--max-sources", "9"], ["--soundfonts", "nosuch"], ["--classes", "erhu"],
-                 ["--min-seconds", "5", "--max-seconds", "2"], ["--soundfonts", "family:nosuch"]):
+                 ["--min-seconds", "5", "--max-seconds", "2"], ["--soundfonts", "family:nosuch"],
+                 ["--only-splits", "training"]):
         r = _cli("--out", out, *args, cache=tmp_path / "cache")
         lines = [x for x in r.stderr.splitlines() if x.strip()]
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), (args, r.stderr)
