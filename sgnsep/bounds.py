@@ -142,6 +142,8 @@ TRAIN: dict[str, Bound] = {
     "warmup_steps": _i(0, 1_000_000_000),
     "diagnostics_every": _i(0, 1_000_000_000),
     "val_mixtures": _i(1, 1_000_000),
+    "val_data_dir": Bound(str),
+    "val_dataset": Bound(str),
     "checkpoint_every": _i(1, 1_000_000_000),
     "seed": _i(0, 2**63 - 1),
     "threads": _i(0, 4096),

@@ -598,8 +598,9 @@ mixture and the oracle masks on the same mixtures.
 Several --model options are scored side by side on identical mixtures (the baselines once), on the classes
 all of them know; they must share a sample rate.
 
-Layouts: stems (DIR/<track>/<class>.wav, optional mixture.wav) or solos (DIR/<class>/*.wav: mixtures of
-N distinct classes drawn from --seed, each scaled by 1/N, 65535-sample segments, from the test split).
+Layouts: stems (DIR/<track>/<class>.wav, optional mixture.wav; every track, or in a corpus of `sgnsep data
+music` the tracks of --split) or solos (DIR/<class>/*.wav: mixtures of N distinct classes drawn from --seed,
+each scaled by 1/N, 65535-sample segments, from the test split).
 """
 
 
@@ -610,10 +611,10 @@ def eval_command(
     dataset: Annotated[str, typer.Option("--dataset", help="stems, solos, or auto (detect).")] = "auto",
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: sdr, sir, sar, si-sdr.")] = "sdr,sir,sar,si-sdr",
     sources: Annotated[str, typer.Option("--sources", "-s", help="Only these classes (comma-separated).")] = "",
-    num_sources: Annotated[int, typer.Option("--num-sources", help="Sources per mixture (solos).")] = 2,
+    num_sources: Annotated[Optional[int], typer.Option("--num-sources", help="Sources per mixture (solos: default 2); stems: only tracks of exactly this many stems, all evaluated (default: every track).")] = None,
     segments: Annotated[int, typer.Option("--segments", help="Mixtures to draw (solos).")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the mixtures (solos).")] = 0,
-    split: Annotated[str, typer.Option("--split", help="Split to draw from (solos).")] = "test",
+    split: Annotated[str, typer.Option("--split", help="Split to draw from (solos; stems written by `sgnsep data music`, whose tracks have splits).")] = "test",
     baselines: Annotated[str, typer.Option("--baselines", help="mixture, oracle-ibm, oracle-irm, or none.")] = "mixture,oracle-ibm,oracle-irm",
     out_json: Annotated[Optional[Path], typer.Option("--out", help="Write all results as JSON.")] = None,
     out_csv: Annotated[Optional[Path], typer.Option("--csv", help="Write per-track results as CSV.")] = None,
@@ -666,8 +667,10 @@ def eval_command(
             dataset = "solos" if any(c in folders for c in classes) else "stems"
         if dataset == "stems":
             # Read track by track (not all at once): memory stays that of one track.
-            examples = ev.stems_examples(data_dir, classes, sep.meta.audio, wanted)
+            examples = ev.stems_examples(data_dir, classes, sep.meta.audio, wanted, split=split,
+                                         num_sources=num_sources)
         elif dataset == "solos":
+            num_sources = 2 if num_sources is None else num_sources
             examples = ev.solos_examples(
                 data_dir, classes, sep.meta.audio, num_sources=num_sources, segments=segments,
                 seed=seed, split=split, sources=wanted,
@@ -678,6 +681,13 @@ def eval_command(
         info = {"dir": str(data_dir), "dataset": dataset, "sample_rate": sep.sample_rate}
         if dataset == "solos":
             info.update(num_sources=num_sources, seed=seed, split=split, segment_samples=sep.meta.audio.segment_samples)
+        else:
+            from sgnsep.datasets import music_corpus_tracks
+
+            if music_corpus_tracks(data_dir):
+                info["split"] = split
+            if num_sources is not None:
+                info["num_sources"] = num_sources
         with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("evaluating", total=total)
             report = ev.evaluate(

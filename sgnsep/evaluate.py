@@ -70,22 +70,44 @@ def _load_at_model_rate(path: Path, target: int) -> np.ndarray:
 
 
 def stems_examples(
-    root: Path, model_classes: Sequence[str], audio: AudioConfig, sources: Sequence[str] | None = None
+    root: Path,
+    model_classes: Sequence[str],
+    audio: AudioConfig,
+    sources: Sequence[str] | None = None,
+    *,
+    split: str | None = None,
+    num_sources: int | None = None,
 ) -> Iterator[Example]:
     """Folder of stems: ``root/<track>/<class>.<ext>`` and optionally ``root/<track>/mixture.<ext>``.
 
     Stems of classes the model does not know are skipped (they still belong to the mixture if it is given;
-    otherwise the mixture is the sum of every stem in the folder).
+    otherwise the mixture is the sum of every stem in the folder). ``split``: in a corpus written by `sgnsep
+    data music` (its metadata.json gives each track's split), only the tracks of that split; other folders
+    have no splits and every track is used. ``num_sources``: only the tracks of exactly that many stems, all
+    of them evaluated (so the mixture holds nothing else).
     """
+    from sgnsep.datasets import SPLITS, music_corpus_tracks
+
     tracks = [p for p in audio_io.list_folder(root) if p.is_dir()]
     if not tracks:
         raise UsageError(f"{root}: no track folders found.", hint="The stems layout is DIR/<track>/<class>.wav.")
+    if split is not None and split not in SPLITS:
+        raise UsageError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
+    if num_sources is not None and num_sources < 1:
+        raise UsageError(f"num_sources must be at least 1, got {num_sources}.")
+    corpus = music_corpus_tracks(root) if split is not None else {}
+    if corpus:
+        tracks = [t for t in tracks if corpus.get(t.name, {}).get("split") == split]
     known = {c.lower(): c for c in model_classes}
     wanted = {s.lower() for s in sources} if sources else None
     for track in tracks:
         files = {p.stem.lower(): p for p in audio_io.list_folder(track) if p.suffix.lower() in audio_io.AUDIO_EXTENSIONS}
         mixture_path = files.pop("mixture", None)
         if not files:
+            continue
+        if num_sources is not None and (
+            len(files) != num_sources or any(k not in known or (wanted is not None and k not in wanted) for k in files)
+        ):
             continue
         loaded = {}
         for name, path in files.items():

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,8 @@ from sgnsep.training_diagnostics import auxiliary_gradients, diagnostic_columns,
 
 
 # log.csv's first columns; the diagnostics columns of sgnsep/training_diagnostics.py follow them.
+# With val_data_dir: the training corpus's own val split, scored beside the held-out one (val_sdri).
+CORPUS_VAL_COLUMNS = ["corpus_val_sdri", "corpus_val_si_sdri"]
 LOG_COLUMNS = ["step", "epoch", "lr", "loss", "rec", "class_token", "presence", "assignment", "val_sdri",
                "val_si_sdri", "seconds"]
 
@@ -78,6 +80,14 @@ class TrainConfig:
     # present); 0: never.
     diagnostics_every: int = 10
     val_mixtures: int = 64
+    # Where the checkpoint is chosen: the "val" split of this corpus (a folder of the layout val_dataset,
+    # empty: the training dataset's) instead of the training corpus's own. A corpus of a soundfont family that
+    # training never hears (`sgnsep data music --soundfonts family:timgm6mb --only-splits val,test`) scores
+    # generalisation, which validating on the training family does not (weights.md). Its classes that
+    # training lacks are left out. With it, the log also scores the training corpus's val split
+    # (corpus_val_sdri), so both families are reported.
+    val_data_dir: str = ""
+    val_dataset: str = ""
     checkpoint_every: int = 50  # steps
     seed: int = 0
     threads: int = 0  # 0: torch's default
@@ -151,6 +161,9 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
         raise UsageError(f"{where}: optimizer must be 'sgd' or 'adam'.")
     if cfg.batch_size < 1 or cfg.epochs < 1 or cfg.num_sources < 1:
         raise UsageError(f"{where}: batch_size, epochs and num_sources must be positive.")
+    if cfg.val_dataset and not cfg.val_data_dir:
+        raise UsageError(f"{where}: val_dataset is set but val_data_dir is not.",
+                         hint="Name the validation corpus with val_data_dir (--set val_data_dir=DIR).")
     if not 0.0 <= cfg.coherent <= 1.0:
         raise UsageError(f"{where}: coherent must be between 0 and 1, got {cfg.coherent}.")
     from sgnsep.mixture_draws import parse_pairs
@@ -313,11 +326,13 @@ def validate(model: torch.nn.Module, batches, audio: AudioConfig) -> dict[str, f
 
 
 def validation_batches(val_set, cfg: TrainConfig, num_classes: int, audio: AudioConfig, mask_threshold: float,
-                       device) -> list:
+                       device, class_index: Sequence[int] | None = None) -> list:
     """The run's fixed validation mixtures: ``cfg.val_mixtures`` of ``cfg.num_sources`` sources, drawn with
     their own seed (``cfg.seed`` + 1,000,003) so that they do not depend on the training position, and the
-    same for any checkpoint scored with the same settings (benchmarks/validation_score.py)."""
+    same for any checkpoint scored with the same settings (benchmarks/validation_score.py).
+    ``class_index[j]``: the model's index of ``val_set.classes[j]`` (None: the same order)."""
     vrng = np.random.default_rng(cfg.seed + 1_000_003)
+    to_model = np.arange(num_classes) if class_index is None else np.asarray(class_index, dtype=np.int64)
     batches = []
     for start in range(0, cfg.val_mixtures, 16):
         n = min(16, cfg.val_mixtures - start)
@@ -326,11 +341,32 @@ def validation_batches(val_set, cfg: TrainConfig, num_classes: int, audio: Audio
         batches.append(
             make_batch(
                 torch.from_numpy(np.stack([p[0] for p in pairs])),
-                torch.from_numpy(np.stack([p[1] for p in pairs])),
+                torch.from_numpy(np.stack([to_model[p[1]] for p in pairs])),
                 num_classes, audio, mask_threshold=mask_threshold,
             ).to(device)
         )
     return batches
+
+
+def load_validation_corpus(cfg: TrainConfig, classes: Sequence[str], audio: AudioConfig):
+    """The "val" split of ``cfg.val_data_dir`` (layout ``cfg.val_dataset`` or ``cfg.dataset``) on the training
+    classes it has -> (dataset, class_index), ``class_index[j]`` being the index in ``classes`` of the dataset's
+    class j. Raises UsageError when it shares fewer than ``cfg.num_sources`` classes with training."""
+    name = cfg.val_dataset or cfg.dataset
+    where = f"val_data_dir {cfg.val_data_dir}"
+    every = load_dataset(name, cfg.val_data_dir, split="val", sample_rate=audio.sample_rate,
+                         min_samples=audio.segment_samples)
+    shared = [c for c in classes if c in every.classes and c not in every.empty_classes]
+    if len(shared) < cfg.num_sources:
+        raise UsageError(
+            f"{where}: its val split has {len(shared)} of the training classes ({', '.join(shared) or 'none'}); "
+            f"validation mixes {cfg.num_sources}.",
+            hint=f"Its classes: {', '.join(every.classes)}. Render it with the training classes "
+            "(`sgnsep data music --classes ...`).",
+        )
+    val_set = load_dataset(name, cfg.val_data_dir, split="val", sample_rate=audio.sample_rate,
+                           min_samples=audio.segment_samples, classes=shared)
+    return val_set, [list(classes).index(c) for c in val_set.classes]
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int, torch.device, bool]:
@@ -624,7 +660,14 @@ def _train(cfg, run_dir, resume, overwrite, device, name, on_step, max_steps, di
         warmup = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
         return warmup * cfg.lr * 0.1 ** sum(epoch >= e for e in cfg.lr_steps)
 
-    val_batches = validation_batches(val_set, cfg, len(classes), audio, mcfg.mask_threshold, device)
+    corpus_val_batches = None
+    if cfg.val_data_dir:
+        corpus_val_batches = validation_batches(val_set, cfg, len(classes), audio, mcfg.mask_threshold, device)
+        held_out, class_index = load_validation_corpus(cfg, classes, audio)
+        val_batches = validation_batches(held_out, cfg, len(classes), audio, mcfg.mask_threshold, device,
+                                         class_index=class_index)
+    else:
+        val_batches = validation_batches(val_set, cfg, len(classes), audio, mcfg.mask_threshold, device)
 
     if cfg.batch_size % world:
         raise UsageError(f"batch_size {cfg.batch_size} does not split evenly over {world} processes.")
@@ -698,6 +741,8 @@ def _train(cfg, run_dir, resume, overwrite, device, name, on_step, max_steps, di
     has_aux = cfg.architecture == "sgn"
     has_grouping = has_aux and mcfg.grouping
     diag_columns = diagnostic_columns(model, has_aux_terms=has_aux, has_grouping=has_grouping)
+    if corpus_val_batches is not None:
+        diag_columns = CORPUS_VAL_COLUMNS + diag_columns
     if new_log and lead:
         writer.writerow(LOG_COLUMNS + diag_columns)
     tb = _tensorboard(run_dir) if lead else None
@@ -779,6 +824,10 @@ def _train(cfg, run_dir, resume, overwrite, device, name, on_step, max_steps, di
                 last_val = scores["sdri"]
                 row["val_sdri"], row["val_si_sdri"] = scores["sdri"], scores["si_sdri"]
                 extra = {"val_sdri": scores["sdri"], "val_si_sdri": scores["si_sdri"]}
+                if corpus_val_batches is not None:
+                    own = validate(model, corpus_val_batches, audio)
+                    row["corpus_val_sdri"], row["corpus_val_si_sdri"] = own["sdri"], own["si_sdri"]
+                    extra.update(corpus_val_sdri=own["sdri"], corpus_val_si_sdri=own["si_sdri"])
                 save_checkpoint(run_dir / "last", model, meta(extra))
                 if last_val > best:
                     best = last_val

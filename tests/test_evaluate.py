@@ -109,3 +109,38 @@ def test_cli_eval_sources_and_no_baselines(tone_model_dir, stems_dir, tmp_path):
     assert report["methods"] == ["model"]
     assert {x["class"] for x in report["records"]} == {"high"}
     assert report["summary"]["model"]["overall"]["sdri"]["n"] == 3  # SDRi still measured against the mixture
+
+
+def test_cli_eval_on_a_music_corpus_takes_the_tracks_of_a_split_and_a_size(tone_model_dir, tmp_path):
+    from sgnsep.datasets import MUSIC_CORPUS_FORMAT
+
+    root = tmp_path / "corpus"
+    rng = np.random.default_rng(3)
+    layout = {"t0": ("test", ["low", "high"]), "t1": ("test", ["low", "high", "hiss"]), "t2": ("val", ["low", "high"]),
+              "t3": ("train", ["low", "high"]), "t4": ("test", ["low", "guitar"])}
+    tracks = []
+    for name, (split, classes) in layout.items():
+        (root / name).mkdir(parents=True)
+        for c in classes:
+            sf.write(root / name / f"{c}.wav", tone(c if c != "guitar" else "high", 2.0, 11025, rng), 11025)
+        tracks.append({"track_id": name, "split": split,
+                       "stems": {c: {"path": f"{name}/{c}.wav", "register": 60.0} for c in classes}})
+    (root / "metadata.json").write_text(json.dumps({"format": MUSIC_CORPUS_FORMAT, "tracks": tracks}))
+
+    def tracks_scored(*args):
+        r = run_cli("eval", "--model", tone_model_dir, "--data-dir", root, "--baselines", "none", "--out",
+                    tmp_path / "r.json", "--overwrite", *args)
+        assert r.returncode == 0, r.stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        return sorted({x["track"] for x in report["records"]}), report["data"]
+
+    assert tracks_scored() == (["t0", "t1", "t4"], {**tracks_scored()[1], "split": "test"})
+    assert tracks_scored("--split", "val")[0] == ["t2"]
+    two, info = tracks_scored("--num-sources", "2")  # t4's guitar is not evaluated: it is not a 2-part track
+    assert two == ["t0"] and info["num_sources"] == 2 and info["split"] == "test"
+    assert tracks_scored("--num-sources", "3")[0] == ["t1"]
+    # A folder without a corpus manifest has no splits: every track, whatever --split says.
+    (root / "metadata.json").unlink()
+    assert tracks_scored("--split", "val")[0] == ["t0", "t1", "t2", "t3", "t4"]
+    bad = run_cli("eval", "--model", tone_model_dir, "--data-dir", root, "--split", "dev")
+    assert bad.returncode == 2 and "Unknown split" in bad.stderr and "Traceback" not in bad.stderr

@@ -317,3 +317,67 @@ def test_cli_train_with_the_paper_settings_logs_their_diagnostics(solos, tmp_pat
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv", newline="")))
     assert [r["grad_class_token_patch_embed"] != "" for r in rows] == [False, True, False, True]
     assert float(rows[1]["grad_class_token_patch_embed"]) > 0  # on the encoder's output it shapes the encoder
+
+
+def test_validation_on_a_held_out_corpus_chooses_the_checkpoint_and_reports_both(solos, tmp_path):
+    import csv
+
+    from sgnsep.checkpoint import load_checkpoint
+
+    plain = cfg_for(solos, steps_per_epoch=4, checkpoint_every=2, val_mixtures=8)
+    train(plain, tmp_path / "plain")
+    # The training folder itself as the held-out corpus: the same mixtures, so the same scores, twice.
+    train(cfg_for(solos, steps_per_epoch=4, checkpoint_every=2, val_mixtures=8, val_data_dir=str(solos)),
+          tmp_path / "same")
+    a = list(csv.DictReader(open(tmp_path / "plain" / "log.csv", newline="")))
+    b = list(csv.DictReader(open(tmp_path / "same" / "log.csv", newline="")))
+    assert "corpus_val_sdri" not in a[0]
+    scored = [r for r in b if r["val_sdri"]]
+    assert [float(r["val_sdri"]) for r in scored] == [float(r["val_sdri"]) for r in a if r["val_sdri"]]
+    assert [float(r["corpus_val_sdri"]) for r in scored] == [float(r["val_sdri"]) for r in scored]
+    assert all(r["corpus_val_sdri"] == "" for r in b if not r["val_sdri"])
+
+    # Another corpus: other tones, two of the three training classes and one class training lacks.
+    other = tmp_path / "other"
+    rng = np.random.default_rng(5)
+    for cls in ("low", "hiss", "bell"):
+        (other / cls).mkdir(parents=True)
+        for i in range(12):
+            sf.write(other / cls / f"{cls}{i}.wav", 0.5 * tone(cls if cls != "bell" else "high", 4.0, 11025, rng), 11025)
+    cfg = cfg_for(solos, steps_per_epoch=4, checkpoint_every=2, val_mixtures=8, val_data_dir=str(other))
+    train(cfg, tmp_path / "held")
+    rows = list(csv.DictReader(open(tmp_path / "held" / "log.csv", newline="")))
+    scored = [r for r in rows if r["val_sdri"]]
+    assert len(scored) == 2 and all(float(r["val_sdri"]) != float(r["corpus_val_sdri"]) for r in scored)
+    assert [float(r["corpus_val_sdri"]) for r in scored] == [float(r["val_sdri"]) for r in a if r["val_sdri"]]
+    best = max(scored, key=lambda r: float(r["val_sdri"]))  # chosen on the held-out corpus
+    meta = load_checkpoint(tmp_path / "held" / "best").meta.training
+    assert meta["val_sdri"] == pytest.approx(float(best["val_sdri"]))
+    assert meta["corpus_val_sdri"] == pytest.approx(float(best["corpus_val_sdri"]))
+
+    # Its mixtures hold only the shared classes, under the model's class indices.
+    from sgnsep.training import load_validation_corpus, validation_batches
+
+    classes = ["high", "hiss", "low"]
+    audio = cfg.audio_config()
+    held, index = load_validation_corpus(cfg, classes, audio)
+    assert held.classes == ["hiss", "low"] and index == [1, 2]
+    for batch in validation_batches(held, cfg, 3, audio, 0.5, "cpu", class_index=index):
+        assert {tuple(sorted(c.tolist())) for c in batch.classes} == {(1, 2)}
+
+
+def test_a_held_out_corpus_without_enough_training_classes_is_refused(solos, tmp_path):
+    from tests.test_separate import run_cli
+
+    other = tmp_path / "other"
+    (other / "bell").mkdir(parents=True)
+    (other / "low").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for cls in ("bell", "low"):
+        for i in range(12):
+            sf.write(other / cls / f"{cls}{i}.wav", tone("low", 4.0, 11025, rng), 11025)
+    with pytest.raises(UsageError, match="val_data_dir .* 1 of the training classes"):
+        train(cfg_for(solos, val_data_dir=str(other)), tmp_path / "run")
+    r = run_cli("train", "--data-dir", solos, "--out", tmp_path / "run2", "--set", "val_dataset=stems")
+    assert r.returncode == 2 and "val_data_dir" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run2").exists()
