@@ -181,6 +181,9 @@ def perform_part(
     # Onsets and written ends in track seconds.
     on = np.array([timing.to_track(e[1]) for e in events]) + lag + rng.normal(0.0, jitter, len(events))
     end = np.array([timing.to_track(e[1] + e[2]) for e in events]) + lag
+    # A note can land before the track's start: an early lag or jitter within a short lead-in, or a note
+    # held over from before the window. It sounds from the first sample instead.
+    on = np.maximum(on, 0.0)
     for i in range(1, len(on)):  # jitter never reorders notes
         on[i] = max(on[i], on[i - 1] + 0.02)
     styles = []

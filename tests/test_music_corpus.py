@@ -235,6 +235,17 @@ def test_parts_of_one_track_do_not_start_together(timgm):
     assert pa["detune_cents"] != pb["detune_cents"]
 
 
+def test_notes_before_the_track_start_sound_from_its_first_sample():
+    # A note held over from before the window, and a lead-in shorter than the lag and jitter can make.
+    parts = {"a": [[60, -0.5, 1.0, 0]] + [[62 + i % 3, float(i), 1.0, 0] for i in range(6)]}
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        timing = performance.draw_timing(parts, 90.0, 0.0, 0.0, 4.0, rng)
+        notes, _, _ = performance.perform_part(parts["a"], 0, "violin", timing, 4.0, rng)
+        assert notes[0].start == 0.0 and all(n.start >= 0 and n.duration > 0 for n in notes)
+        assert all(b.start > a.start for a, b in zip(notes, notes[1:]))
+
+
 def test_room_reverb_lengthens_the_decay():
     ir, info = stem_effects.room_impulse_response(1.0, SR, np.random.default_rng(1))
     tail = 10 * np.log10(np.sum(ir[int(0.3 * SR) :] ** 2) / np.sum(ir[int(0.05 * SR) : int(0.3 * SR)] ** 2))
