@@ -4,12 +4,14 @@
 
 The default model and the training corpora of `sgnsep data music` are rendered from the FluidR3 family
 (FluidR3_GM, FluidR3Mono, MuseScore General share samples); TimGM6mb is a family of its own. For each family
-this script renders (once; it is kept in CORPORA/<family>-<classes>/) the val and test pieces of the corpus
+this script renders (once; it is kept in CORPORA/<family>-<classes>-<hours>h-seed<seed>/) the val and test pieces of the corpus
 split with `sgnsep data music --soundfonts family:F --only-splits val,test`, so that no piece is one a
 corpus of the same split fractions trains on, then scores every model with one `sgnsep eval` per family and
 part count on the test split's tracks of exactly N stems (2 and 3 by default), beside the ideal binary mask
 (oracle-ibm) on the same tracks. It prints a Markdown table of SDRi (mean and standard error over sources)
-and of SDRi as a share of the ideal binary mask's, and writes each evaluation's JSON and CSV to --out.
+and of SDRi as a share of the ideal binary mask's, over all tracks and apart for polyphonic pieces and for
+folk tunes played in unison (the same notes on two instruments: the hardest case), and writes each
+evaluation's JSON and CSV to --out.
 
 The default corpus is string music (violin, viola, cello), the case issue 23's bar is set on; `--classes`
 takes any classes of sgnsep.synth.INSTRUMENTS (every model scored must know them).
@@ -40,6 +42,13 @@ def render(folder: Path, family: str, args) -> None:
     subprocess.run(cmd, check=True)
 
 
+def track_kinds(folder: Path) -> dict[str, str]:
+    """Track -> "polyphonic" (parts of a polyphonic piece) or "unison" (a folk tune played by several
+    instruments in unison or octaves, sgnsep.music_corpus: the same notes in one register)."""
+    meta = json.loads((folder / "metadata.json").read_text())
+    return {t["track_id"]: "unison" if t["group"] == "folk" else "polyphonic" for t in meta["tracks"]}
+
+
 def scores(report: dict, method: str) -> dict:
     """SDRi per source of ``method`` (the oracle's from its SDR minus the mixture's), in one order."""
     ok = [r for r in report["records"] if r["status"] == "ok"]
@@ -55,9 +64,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="folder for the eval JSON/CSV (default: CORPORA/results)")
     ap.add_argument("--classes", default="violin,viola,cello")
     ap.add_argument("--parts", default="2,3", help="part counts to score (comma-separated)")
-    ap.add_argument("--hours", type=float, default=0.5, help="audio per corpus, summed over stems")
+    ap.add_argument("--hours", type=float, default=1.5, help="audio per corpus, summed over stems")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--masks", default="shared", choices=("shared", "independent"))
+    ap.add_argument("--masks", default="shared", choices=("shared", "independent", "complete"))
     ap.add_argument("--families", default=",".join(FAMILIES))
     args = ap.parse_args()
     args.parts = [int(p) for p in args.parts.split(",")]
@@ -66,10 +75,10 @@ def main() -> None:
     tag = args.classes.replace(",", "-")
     rows = []
     for family in args.families.split(","):
-        folder = args.corpora / f"{family}-{tag}"
+        folder = args.corpora / f"{family}-{tag}-{args.hours:g}h-seed{args.seed}"
         render(folder, family, args)
         for n in args.parts:
-            stem = out / f"{family}-{tag}-{n}parts-{args.masks}"
+            stem = out / f"{folder.name}-{n}parts-{args.masks}"
             cmd = [sys.executable, "-m", "sgnsep", "eval", "--data-dir", str(folder), "--dataset", "stems",
                    "--split", "test", "--num-sources", str(n), "--metrics", "sdr,sir,sar", "--baselines",
                    "mixture,oracle-ibm", "--masks", args.masks, "--device", "cpu", "--out", f"{stem}.json",
@@ -80,20 +89,24 @@ def main() -> None:
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             report = json.loads(Path(f"{stem}.json").read_text())
             ibm = scores(report, "oracle-ibm")
+            kinds = track_kinds(folder)
             for model in report["models"]:
                 got = scores(report, model["method"])
-                keys = sorted(got)
-                v = np.array([got[k] for k in keys])
-                o = np.array([ibm[k] for k in keys])
-                rows.append((model["name"], family, n, len(v), v.mean(), v.std(ddof=1) / np.sqrt(len(v)), o.mean(),
-                             100 * v.mean() / o.mean()))
+                for kind in ("all", "polyphonic", "unison"):
+                    keys = sorted(k for k in got if kind == "all" or kinds[k[0]] == kind)
+                    if len(keys) < 2:
+                        continue
+                    v = np.array([got[k] for k in keys])
+                    o = np.array([ibm[k] for k in keys])
+                    rows.append((model["name"], family, n, kind, len(v), v.mean(), v.std(ddof=1) / np.sqrt(len(v)),
+                                 o.mean(), 100 * v.mean() / o.mean()))
     print(f"\nTest split of `data music --classes {args.classes} --only-splits val,test --hours {args.hours} --seed "
           f"{args.seed}` per family; `--masks {args.masks}`; SDRi in dB (mean +- standard error over sources).\n")
-    print("| model | soundfont family | parts | sources | SDRi | ideal binary mask SDRi | share of the mask's |")
-    print("|---|---|---|---|---|---|---|")
-    for name, family, n, count, mean, se, ibm_mean, share in rows:
-        print(f"| {name} | {family} ({FAMILIES.get(family, 'other')}) | {n} | {count} | {mean:.2f} +- {se:.2f} | "
-              f"{ibm_mean:.2f} | {share:.0f} % |")
+    print("| model | soundfont family | parts | music | sources | SDRi | ideal binary mask SDRi | share of the mask's |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, family, n, kind, count, mean, se, ibm_mean, share in rows:
+        print(f"| {name} | {family} ({FAMILIES.get(family, 'other')}) | {n} | {kind} | {count} | {mean:.2f} +- "
+              f"{se:.2f} | {ibm_mean:.2f} | {share:.0f} % |")
     print("\nProduced by:\n\n```bash\npython benchmarks/held_out_music.py " + " ".join(
         f"--model {m}" for m in args.model) + f" --corpora {args.corpora} --classes {args.classes} --parts "
           f"{','.join(map(str, args.parts))} --hours {args.hours} --seed {args.seed} --masks {args.masks}\n```")

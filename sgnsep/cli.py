@@ -147,7 +147,9 @@ MasksOpt = Annotated[
     typer.Option(
         "--masks",
         help="shared: where the classes' masks add up to more than 1 in a bin, scale them down to share it "
-             "(stems never claim the same energy twice); independent: each mask as the model gives it.",
+             "(stems never claim the same energy twice); independent: each mask as the model gives it; "
+             "complete: when the classes asked for are all that sound, each bin shared out among them so the "
+             "stems add up to the mixture.",
     ),
 ]
 

@@ -30,7 +30,7 @@ from sgnsep.model import use_channels_last
 from sgnsep.registry import DEFAULT_MODEL, resolve_model
 
 RESIDUAL = "residual"
-MASK_MODES = ("shared", "independent")
+MASK_MODES = ("shared", "independent", "complete")
 DEFAULT_TEMPLATE = "{model}/{track}/{source}.{ext}"
 
 
@@ -150,6 +150,9 @@ class Separator:
     time-frequency bin, each is scaled down by that sum, so no two stems claim the same energy and the
     residual (mixture minus stems) is a non-negative share of every bin; one class alone is unchanged.
     ``independent``: each class's mask as the model gives it (eq. 10 alone, the paper's protocol).
+    ``complete``: for a recording in which the classes asked for are all that sound (a duo, a trio), every
+    bin is shared out among them in proportion to their masks, so the stems add up to the mixture and the
+    residual is empty; one class alone gets the whole mixture.
     """
 
     def __init__(
@@ -248,16 +251,21 @@ class Separator:
 
     def _mask_fn(self, class_idx: list[int]) -> chunking.MaskFn:
         classes = torch.tensor(class_idx, device=self.device)
-        shared = self.masks == "shared"
+        mode = self.masks
 
         @torch.inference_mode()
         def fn(net_in: torch.Tensor) -> torch.Tensor:
             masks = torch.sigmoid(self.model(net_in, classes).mask_logits)  # (B, N, H, T)
-            if shared:
-                # Sums above 1 are cut back to 1. Everything after this (unwarping, blending segments,
-                # mapping onto the input's STFT) takes convex combinations of bins, so the stems' masks
-                # still add up to at most 1 on the input's grid.
-                masks = masks / masks.sum(dim=1, keepdim=True).clamp_min(1.0)
+            # Everything after this (unwarping, blending segments, mapping onto the input's STFT) takes
+            # convex combinations of bins, so sums of at most 1 (shared) or of exactly 1 (complete) hold on
+            # the input's grid too.
+            if mode == "shared":
+                masks = masks / masks.sum(dim=1, keepdim=True).clamp_min(1.0)  # sums above 1 cut back to 1
+            elif mode == "complete":
+                total = masks.sum(dim=1, keepdim=True)
+                # A bin every mask leaves at exactly 0 (sigmoid underflow) is split evenly.
+                masks = torch.where(total > 0, masks / total.clamp_min(torch.finfo(masks.dtype).tiny),
+                                    1.0 / masks.shape[1])
             return masks
 
         return fn
