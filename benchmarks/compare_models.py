@@ -65,6 +65,7 @@ FIX_VARIANTS = {
     # On top of the default settings: the supervised grouping loss (SGNConfig.assignment_loss_weight).
     "sgn+assign": ["architecture=sgn", "model.assignment_loss_weight=1"],
     "sgn+assign0.3": ["architecture=sgn", "model.assignment_loss_weight=0.3"],
+    "sgn+group-requested": ["architecture=sgn", "model.grouping_over=requested"],
 }
 MAIN_VARIANTS = list(VARIANTS)  # what a comparison runs unless --variants says otherwise
 VARIANTS.update(FIX_VARIANTS)
@@ -85,6 +86,7 @@ DESCRIPTIONS = {
     "fix-scale+presence-stop": "fix-scale with the presence loss stopped at g",
     "sgn+assign": "sgn with the supervised grouping loss at weight 1",
     "sgn+assign0.3": "sgn with the supervised grouping loss at weight 0.3",
+    "sgn+group-requested": "sgn whose grouping shares each patch among the requested classes only",
 }
 
 

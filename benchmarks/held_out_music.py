@@ -57,6 +57,32 @@ def scores(report: dict, method: str) -> dict:
             for r in ok if r["method"] == method and (r["track"], r["class"]) in mix}
 
 
+def calibration(model: str, folder: Path, parts: int) -> tuple[int, float, float]:
+    """Mask calibration of ``model``'s own masks (``--masks independent``) on the test tracks of ``parts``
+    stems -> (tracks, mean over sources of the energy claimed minus the energy present in dB, mean over tracks
+    of the estimates' summed energy as a share of the mixture's; about 1 when the stems are all that sound)."""
+    import soundfile as sf
+
+    sys.path.insert(0, str(ROOT))
+    from sgnsep import Separator
+    from sgnsep.datasets import music_corpus_tracks
+
+    sep = Separator(model, device="cpu", masks="independent")
+    meta = json.loads((folder / "metadata.json").read_text())
+    split = music_corpus_tracks(folder)
+    claimed, shares = [], []
+    for t in meta["tracks"]:
+        if split.get(t["track_id"], {}).get("split") != "test" or len(t["stems"]) != parts:
+            continue
+        stems = {c: sf.read(folder / s["path"], dtype="float32")[0] for c, s in t["stems"].items()}
+        mix = sum(stems.values())
+        est = sep.separate(mix, sf.info(folder / next(iter(t["stems"].values()))["path"]).samplerate, list(stems))
+        for c, ref in stems.items():
+            claimed.append(10 * np.log10(np.sum(est[c].astype(np.float64) ** 2) / np.sum(ref.astype(np.float64) ** 2)))
+        shares.append(sum(np.sum(e.astype(np.float64) ** 2) for e in est.values()) / np.sum(mix.astype(np.float64) ** 2))
+    return len(shares), float(np.mean(claimed)), float(np.mean(shares))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", required=True, help="registered name or checkpoint folder (repeat)")
@@ -68,6 +94,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--masks", default="shared", choices=("shared", "independent", "complete"))
     ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--calibration", action="store_true",
+                    help="also measure the energy each model's own masks claim against the energy present")
     args = ap.parse_args()
     args.parts = [int(p) for p in args.parts.split(",")]
     out = args.out or args.corpora / "results"
@@ -107,9 +135,22 @@ def main() -> None:
     for name, family, n, kind, count, mean, se, ibm_mean, share in rows:
         print(f"| {name} | {family} ({FAMILIES.get(family, 'other')}) | {n} | {kind} | {count} | {mean:.2f} +- "
               f"{se:.2f} | {ibm_mean:.2f} | {share:.0f} % |")
+    if args.calibration:
+        print("\nMask calibration (each model's own masks, `--masks independent`): energy claimed minus energy "
+              "present per source (mean, dB) and the estimates' summed energy over the mixture's (mean per track; "
+              "about 1 where the stems are all that sound).\n")
+        print("| model | soundfont family | parts | tracks | claimed - present | claimed / mixture |")
+        print("|---|---|---|---|---|---|")
+        for family in args.families.split(","):
+            folder = args.corpora / f"{family}-{tag}-{args.hours:g}h-seed{args.seed}"
+            for n in args.parts:
+                for m in args.model:
+                    count, db, share = calibration(m, folder, n)
+                    print(f"| {m} | {family} | {n} | {count} | {db:+.1f} dB | {share:.2f} |", flush=True)
     print("\nProduced by:\n\n```bash\npython benchmarks/held_out_music.py " + " ".join(
         f"--model {m}" for m in args.model) + f" --corpora {args.corpora} --classes {args.classes} --parts "
-          f"{','.join(map(str, args.parts))} --hours {args.hours} --seed {args.seed} --masks {args.masks}\n```")
+          f"{','.join(map(str, args.parts))} --hours {args.hours} --seed {args.seed} --masks {args.masks}"
+          + (" --calibration" if args.calibration else "") + "\n```")
 
 
 if __name__ == "__main__":

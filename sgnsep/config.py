@@ -93,6 +93,11 @@ class SGNConfig:
     # assignment A[p, :] against it. Without it nothing asks the assignment to follow the sources: g_i is a
     # normalised mean (eq. 6), so presence and masks can be learnt from any assignment. 0: off (the paper).
     assignment_loss_weight: float = 0.0
+    # Which classes eq. 5's softmax shares each patch among for the masks: "all" C classes (the paper), or
+    # "requested", only the classes whose masks are asked for (in training the classes in the mixture), so
+    # that a patch goes to the source it belongs to rather than being spread over absent classes. The
+    # presence head and `embed` always use the grouping over all classes. Open, not in the paper.
+    grouping_over: str = "all"
     # Std of the class tokens' initial values. ViT's 0.02 makes every token nearly the same vector, so the
     # grouping's query/key get no gradient at first (its softmax over classes is flat); 0.5 puts them on the
     # scale of the batch-normalised patch features.
@@ -157,6 +162,7 @@ CHOICES = {
     "class_token_loss_on": ("tokens", "encoder_output"),
     "presence_gradient": ("full", "head_only"),
     "patch_input_norm": ("none", "batchnorm"),
+    "grouping_over": ("all", "requested"),
 }
 
 # What every checkpoint saved before these settings existed was trained with (the package's own
@@ -170,6 +176,7 @@ LEGACY_SGN_SETTINGS = {
     "class_token_init_std": 0.02,
     "patch_input_norm": "none",
     "assignment_loss_weight": 0.0,
+    "grouping_over": "all",
 }
 
 

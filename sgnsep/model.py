@@ -101,9 +101,13 @@ class CategoryAwareGrouping(nn.Module):
         self.o = nn.Linear(d, d)
         self.scale = 1.0 / math.sqrt(d) if cfg.grouping_scale == "inv_sqrt_d" else 1.0
 
-    def assignment_logits(self, f: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """The logits (B, P, C) of eq. 5, before the softmax over classes."""
-        return torch.einsum("bpd,bcd->bpc", self.q(f), self.k(c)) * self.scale
+    def assignment_logits(self, f: torch.Tensor, c: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """The logits (B, P, C) of eq. 5, before the softmax over classes; -inf for classes that ``allowed``
+        (B, C) bool leaves out, so the softmax shares each patch among the allowed classes only."""
+        logits = torch.einsum("bpd,bcd->bpc", self.q(f), self.k(c)) * self.scale
+        if allowed is not None:
+            logits = logits.masked_fill(~allowed.unsqueeze(1), float("-inf"))
+        return logits
 
     def assignment(self, logits: torch.Tensor) -> torch.Tensor:
         """Soft (or hard) assignment A (B, P, C) of patches to classes, eq. 5, from its logits."""
@@ -115,9 +119,11 @@ class CategoryAwareGrouping(nn.Module):
             return F.one_hot(index, logits.shape[-1]).to(logits.dtype)
         return logits.softmax(dim=-1)
 
-    def forward(self, f: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> g (B, C, D), A (B, P, C) and A's logits (B, P, C)."""
-        logits = self.assignment_logits(f, c)
+    def forward(self, f: torch.Tensor, c: torch.Tensor, allowed: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> g (B, C, D), A (B, P, C) and A's logits (B, P, C). With ``allowed`` (B, C) bool, the classes left
+        out get no patch (their g_i is c_i)."""
+        logits = self.assignment_logits(f, c, allowed)
         a = self.assignment(logits)
         pooled = torch.einsum("bpc,bpd->bcd", a, self.v(f))
         # eps guards a class that no patch was assigned to (possible with hard grouping).
@@ -288,6 +294,10 @@ class SGN(nn.Module):
 
     def embed_with_assignment_logits(self, x: torch.Tensor):
         """As :meth:`embed`, plus the assignment's logits (None without grouping)."""
+        return self._embed(x)[:5]
+
+    def _embed(self, x: torch.Tensor):
+        """As :meth:`embed_with_assignment_logits`, plus the encoder's patch features and tokens."""
         f, c = self.encoder(x)
         if self.class_head is None:
             class_logits = None
@@ -300,7 +310,7 @@ class SGN(nn.Module):
         else:
             g, a, a_logits = c, None, None
         presence = self.presence_head(g.detach() if self.cfg.presence_gradient == "head_only" else g).squeeze(-1)
-        return g, class_logits, presence, a, a_logits
+        return g, class_logits, presence, a, a_logits, f, c
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor) -> SGNOutput:
         """x (B, 1, H, T) log-magnitude input; classes (B, N) long: which class masks to compute.
@@ -309,9 +319,13 @@ class SGN(nn.Module):
         """
         if classes.dim() == 1:
             classes = classes.unsqueeze(0).expand(x.shape[0], -1)
-        g, class_logits, presence, a, a_logits = self.embed_with_assignment_logits(x)
+        g, class_logits, presence, a, a_logits, f, c = self._embed(x)
         h = self.unet.features(x)
-        selected = torch.gather(g, 1, classes.unsqueeze(-1).expand(-1, -1, g.shape[-1]))
+        g_masks = g
+        if self.grouping is not None and self.cfg.grouping_over == "requested":
+            allowed = torch.zeros(g.shape[:2], dtype=torch.bool, device=g.device).scatter_(1, classes, True)
+            g_masks = self.grouping(f, c, allowed)[0]
+        selected = torch.gather(g_masks, 1, classes.unsqueeze(-1).expand(-1, -1, g.shape[-1]))
         return SGNOutput(self.mask_logits(h, selected, classes), class_logits, presence, a, g, a_logits)
 
 

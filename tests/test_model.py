@@ -158,7 +158,7 @@ def test_save_and_reload_give_bit_identical_outputs(tmp_path):
 # The settings as they were before they existed (sgnsep.config.LEGACY_SGN_SETTINGS).
 PAPER = {"mask_head_scale": "none", "mask_bias": "shared", "aux_loss_reduction": "sum",
          "class_token_loss_on": "encoder_output", "presence_gradient": "full", "class_token_init_std": 0.02,
-         "patch_input_norm": "none", "assignment_loss_weight": 0.0}
+         "patch_input_norm": "none", "assignment_loss_weight": 0.0, "grouping_over": "all"}
 GOLDEN = Path(__file__).parent / "data" / "sgn-paper-golden.safetensors"
 
 
@@ -215,6 +215,7 @@ SETTINGS = [
     ("patch_input_norm", "none"), ("patch_input_norm", "batchnorm"),
     ("class_token_init_std", 0.02), ("class_token_init_std", 1.0),
     ("assignment_loss_weight", 0.0), ("assignment_loss_weight", 1.0),
+    ("grouping_over", "all"), ("grouping_over", "requested"),
 ]
 
 
@@ -379,3 +380,35 @@ def test_assignment_loss_teaches_the_grouping_which_patches_belong_to_which_clas
     # off by default in the paper's setting: no term, no need for the classes
     off = sgn_loss(model(_inputs(), classes), masks, present, SMALL)
     assert float(off.assignment) == 0.0
+
+
+def test_grouping_over_the_requested_classes_shares_patches_among_them_only():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(SMALL, class_token_init_std=1.0)
+    every = SGN(cfg).eval()
+    requested = SGN(dataclasses.replace(cfg, grouping_over="requested")).eval()
+    requested.load_state_dict(every.state_dict())  # the setting adds no parameter
+    x = _inputs()
+    with torch.no_grad():
+        # Asking for every class is the grouping over all classes.
+        all_five = torch.arange(5)
+        assert torch.allclose(requested(x, all_five).mask_logits, every(x, all_five).mask_logits, atol=1e-5)
+        # Otherwise class 1's mask depends on which classes it shares the patches with ...
+        a = requested(x, torch.tensor([1, 3])).mask_logits[:, 0]
+        b = requested(x, torch.tensor([1, 4])).mask_logits[:, 0]
+        assert not torch.allclose(a, b, atol=1e-4)
+        assert torch.allclose(every(x, torch.tensor([1, 3])).mask_logits[:, 0],
+                              every(x, torch.tensor([1, 4])).mask_logits[:, 0], atol=1e-5)
+        # ... and is g_1 pooled over those patches alone: recomputed by hand from eq. 5-6.
+        f, c = requested.encoder(x)
+        grouping = requested.grouping
+        logits = torch.einsum("bpd,bcd->bpc", grouping.q(f), grouping.k(c))[..., [1, 3]] / math.sqrt(cfg.embed_dim)
+        share = logits.softmax(-1)[..., 0]
+        pooled = (share.unsqueeze(-1) * grouping.v(f)).sum(1) / share.sum(1, keepdim=True)
+        g1 = c[:, 1] + grouping.o(pooled)
+        h = requested.unet.features(x)
+        by_hand = requested.mask_logits(h, g1.unsqueeze(1), torch.tensor([[1], [1]]))[:, 0]
+        assert torch.allclose(a, by_hand, atol=1e-4)
+        # The presence head and the embeddings still come from the grouping over all classes.
+        out = requested(x, torch.tensor([1, 3]))
+        assert torch.allclose(out.presence_logits, every(x, torch.tensor([1, 3])).presence_logits, atol=1e-5)
