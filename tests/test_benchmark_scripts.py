@@ -49,3 +49,41 @@ def test_paired_sdr_compares_models_of_separate_evaluations_on_their_common_sour
     assert "| u | +0.17 +- 0.60 dB, higher on 67% of 3 |" in r.stdout
     bad = subprocess.run([sys.executable, script, f"sgn={a}", f"u={b}"], capture_output=True, text=True)
     assert bad.returncode == 2 and "has no rows of method 'u'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _fake_checkout(folder: Path, printed: str, wav_value: float) -> Path:
+    """A stand-in for a checkout: `python -m sgnsep models --json` prints ``printed`` (with the checkout's path
+    and a time in it) and `separate ... -o DIR` writes one float WAV."""
+    (folder / "sgnsep").mkdir(parents=True)
+    (folder / "sgnsep" / "__init__.py").write_text("")
+    (folder / "sgnsep" / "__main__.py").write_text(
+        "import json, sys, time\nfrom pathlib import Path\nimport numpy as np, soundfile as sf\n"
+        "if sys.argv[1] == 'models':\n"
+        f"    print(json.dumps({{'path': str(Path(__file__).parent), 'seconds': time.time(), 'value': {printed!r}}}))\n"
+        "else:\n"
+        "    out = Path(sys.argv[sys.argv.index('-o') + 1]); out.mkdir(parents=True)\n"
+        f"    sf.write(out / 'x.wav', np.full(100, {wav_value}, np.float32), 8000, subtype='FLOAT')\n"
+    )
+    return folder
+
+
+def test_same_outputs_finds_what_two_checkouts_do_differently(tmp_path):
+    script = str(ROOT / "benchmarks" / "same_outputs.py")
+    a = _fake_checkout(tmp_path / "a", "one", 0.25)
+    b = _fake_checkout(tmp_path / "b", "one", 0.25)
+    c = _fake_checkout(tmp_path / "c", "two", 0.5)
+
+    def run(x, y):
+        return subprocess.run([sys.executable, script, str(x), str(y), "--cases", "models,separate-independent"],
+                              capture_output=True, text=True, timeout=600)
+
+    same = run(a, b)  # paths and times differ, outputs do not
+    assert same.returncode == 0, same.stderr
+    assert "| models | 0 + stdout | same |" in same.stdout and "| separate-independent | 1 + stdout | same |" in same.stdout
+    other = run(a, c)
+    assert other.returncode == 1
+    assert "| models | 0 + stdout | differ: <stdout> |" in other.stdout
+    assert "| separate-independent | 1 + stdout | differ: stems/x.wav |" in other.stdout
+    missing = subprocess.run([sys.executable, script, str(tmp_path / "a"), str(tmp_path), "--cases", "models"],
+                             capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "imports sgnsep from" in missing.stderr
