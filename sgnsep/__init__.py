@@ -1,8 +1,7 @@
 """sgnsep: separate the instruments or sound classes you name, with the Semantic Grouping Network."""
 
-__version__ = "0.1.0"
-
-from sgnsep.errors import SgnsepError  # noqa: E402
+from sgnsep._version import __version__
+from sgnsep.errors import SgnsepError
 
 __all__ = ["__version__", "SgnsepError", "Separator"]
 

@@ -11,7 +11,7 @@ as the error class the caller gives: :class:`~sgnsep.errors.ModelError` (exit 5)
 
 Bounds are wide: they exclude what cannot work (zero, negative, NaN, not an integer) and sizes no machine runs
 (more than :data:`MAX_PARAMETERS` weights), not unusual choices. Settings that depend on each other (the U-Net's
-depth and the input size, the patch size and the spectrogram) are checked by :func:`dry_run`, which builds the
+depth and the input size, the patch size and the spectrogram) are checked by :func:`sgnsep.checkpoint.dry_run`, which builds the
 network on PyTorch's ``meta`` device (shapes only, no memory) and runs one forward pass through it.
 """
 
@@ -186,34 +186,3 @@ def check_audio(audio, *, where: str, error: type[SgnsepError]) -> None:
         problems.append(f"n_fft {audio.n_fft} is larger than segment_samples {audio.segment_samples}")
     if problems:
         raise error(f"{where}: the audio settings do not fit together: {'; '.join(problems)}.")
-
-
-def dry_run(architecture: str, model_cfg, audio, *, where: str, error: type[SgnsepError]) -> int:
-    """Build the network on the ``meta`` device and run one forward pass on a segment's shape: the settings
-    that only fail together (a U-Net too deep for the input, a patch larger than the spectrogram) fail here,
-    in one line, before any memory is allocated. Returns the number of weights (at most :data:`MAX_PARAMETERS`)."""
-    import torch
-
-    from sgnsep.checkpoint import build_network
-
-    check_audio(audio, where=where, error=error)
-    try:
-        with torch.device("meta"):
-            net = build_network(architecture, model_cfg, audio.warp_bins)
-            count = sum(p.numel() for p in net.parameters())
-            if count > MAX_PARAMETERS:
-                raise error(
-                    f"{where}: the model settings give a network of {count:,} weights (at most "
-                    f"{MAX_PARAMETERS:,}); check unet_ngf, embed_dim, depth and mlp_ratio."
-                )
-            x = torch.empty(1, 1, audio.warp_bins, audio.segment_frames)
-            net(x, torch.zeros(1, 1, dtype=torch.long))
-    except SgnsepError:
-        raise
-    except (RuntimeError, ValueError, ZeroDivisionError, OverflowError, MemoryError, AssertionError) as exc:
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise error(
-            f"{where}: the model and audio settings do not fit together ({reason}).",
-            hint="Check patch_size, unet_depth and warp_bins against segment_samples / hop_length.",
-        ) from None
-    return count

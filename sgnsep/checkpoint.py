@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from sgnsep import __version__
+from sgnsep._version import __version__
 from sgnsep.atomic_write import write_bytes_atomic
-from sgnsep.bounds import dry_run
+from sgnsep.bounds import MAX_PARAMETERS, check_audio
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict, saved_sgn_config, to_dict
-from sgnsep.errors import ModelError
+from sgnsep.errors import ModelError, SgnsepError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -196,6 +196,34 @@ def build_network(architecture: str, cfg: SGNConfig, input_size: int) -> torch.n
 
     networks = {"sgn": SGN, "cunet": ConditionedUNet, "unet": ClassHeadUNet}
     return networks[check_architecture(architecture, where="model config")](cfg, input_size=input_size)
+
+
+def dry_run(architecture: str, model_cfg, audio, *, where: str, error: type[SgnsepError]) -> int:
+    """Build the network on the ``meta`` device and run one forward pass on a segment's shape: the settings
+    that only fail together (a U-Net too deep for the input, a patch larger than the spectrogram) fail here,
+    in one line, before any memory is allocated. Returns the number of weights (at most
+    :data:`sgnsep.bounds.MAX_PARAMETERS`)."""
+    check_audio(audio, where=where, error=error)
+    try:
+        with torch.device("meta"):
+            net = build_network(architecture, model_cfg, audio.warp_bins)
+            count = sum(p.numel() for p in net.parameters())
+            if count > MAX_PARAMETERS:
+                raise error(
+                    f"{where}: the model settings give a network of {count:,} weights (at most "
+                    f"{MAX_PARAMETERS:,}); check unet_ngf, embed_dim, depth and mlp_ratio."
+                )
+            x = torch.empty(1, 1, audio.warp_bins, audio.segment_frames)
+            net(x, torch.zeros(1, 1, dtype=torch.long))
+    except SgnsepError:
+        raise
+    except (RuntimeError, ValueError, ZeroDivisionError, OverflowError, MemoryError, AssertionError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise error(
+            f"{where}: the model and audio settings do not fit together ({reason}).",
+            hint="Check patch_size, unet_depth and warp_bins against segment_samples / hop_length.",
+        ) from None
+    return count
 
 
 def build_model(meta: CheckpointMeta) -> torch.nn.Module:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sgnsep import __version__
+from sgnsep._version import __version__
 from sgnsep.errors import OutputError, SgnsepError, UsageError
 
 app = typer.Typer(

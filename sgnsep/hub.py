@@ -943,7 +943,7 @@ def push_checkpoint(
         ModelError: invalid checkpoint or repo id, pickle files in the folder, no or rejected token (401/403), Hub
             unreachable or offline mode, and any other Hub error, each with what to do next.
     """
-    from sgnsep import __version__
+    from sgnsep._version import __version__
     from sgnsep.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 
     repo_id, revision = _push_target(repo_id, revision)

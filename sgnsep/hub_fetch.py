@@ -368,7 +368,7 @@ def remote_file(repo_id: str, filename: str, revision: str | None, *, endpoint: 
     from huggingface_hub.errors import FileMetadataError
     from huggingface_hub.utils import build_hf_headers
 
-    from sgnsep import __version__
+    from sgnsep._version import __version__
 
     url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
     timeout = httpx2.Timeout(limits.etag_s, connect=limits.connect_s)

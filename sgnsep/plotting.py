@@ -23,7 +23,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from sgnsep import __version__, frontend
+from sgnsep import frontend
+from sgnsep._version import __version__
 from sgnsep.atomic_write import write_bytes_atomic
 from sgnsep.config import AudioConfig
 from sgnsep.errors import UsageError

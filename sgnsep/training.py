@@ -29,9 +29,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from sgnsep import __version__, folder_lock
+from sgnsep import folder_lock
+from sgnsep._version import __version__
 from sgnsep.atomic_write import remove_stale_partials, write_bytes_atomic
-from sgnsep.checkpoint import CheckpointMeta, build_network, check_architecture, save_checkpoint
+from sgnsep.checkpoint import CheckpointMeta, build_network, check_architecture, dry_run, save_checkpoint
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
 from sgnsep.datasets import load_dataset, sample_mixture
 from sgnsep.errors import OutputError, SgnsepError, UsageError
@@ -188,7 +189,6 @@ def _check_bounds(data: dict[str, Any], where: str) -> None:
 def _dry_run(cfg: TrainConfig, where: str) -> None:
     """The model and audio settings together, on the meta device (no memory): a U-Net too deep for the input
     fails now, not after the dataset has been read."""
-    from sgnsep import bounds
     from sgnsep.errors import ModelError
 
     try:
@@ -196,7 +196,7 @@ def _dry_run(cfg: TrainConfig, where: str) -> None:
         audio = cfg.audio_config()
     except ModelError as exc:  # unknown keys and choices: options, so a usage error
         raise UsageError(f"{where}: {exc.message}", hint=exc.hint) from None
-    bounds.dry_run(cfg.architecture, mcfg, audio, where=where, error=UsageError)
+    dry_run(cfg.architecture, mcfg, audio, where=where, error=UsageError)
 
 
 # Model settings that only shape the loss, not the network or what it computes at inference: a fine-tuning
