@@ -9,7 +9,7 @@ __all__ = ["__version__", "SgnsepError", "Separator"]
 def __getattr__(name):
     # Lazy so that `import sgnsep` (and the CLI's --help) does not pay for importing torch.
     if name == "Separator":
-        from sgnsep.separator import Separator
+        from sgnsep.separation.separator import Separator
 
         return Separator
     raise AttributeError(name)

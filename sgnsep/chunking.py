@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from sgnsep import frontend
+from sgnsep.audio import frontend
 from sgnsep.config import AudioConfig
 
 # How the caller computes masks: (B, 1, W, T) network input -> (B, N, W, T) masks in [0, 1].

@@ -60,7 +60,7 @@ ModelsOpt = Annotated[
 
 
 def _default_model() -> str:
-    from sgnsep.registry import DEFAULT_MODEL
+    from sgnsep.models.registry import DEFAULT_MODEL
 
     return os.environ.get("SGNSEP_MODEL", DEFAULT_MODEL)
 
@@ -90,8 +90,8 @@ def _interrupted(exc: KeyboardInterrupt, path: Path | None = None) -> None:
     """A stopping signal: remove what is left of the partial outputs, say so once, exit 130 (SIGINT,
     SIGTERM) or 129 (SIGHUP). Further signals are ignored meanwhile (sgnsep/interrupts.py)."""
     global _reported
-    from sgnsep.atomic_write import discard_partials
-    from sgnsep.interrupts import Interrupted, ignore_further
+    from sgnsep.core.atomic_write import discard_partials
+    from sgnsep.core.interrupts import Interrupted, ignore_further
 
     ignore_further()
     stop = exc if isinstance(exc, Interrupted) else Interrupted()
@@ -205,9 +205,10 @@ def separate(
 ):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from sgnsep import audio_io, folder_lock
-    from sgnsep.separation_job import SeparationJob, check_job, distinct_outputs, run_job
-    from sgnsep.separator import Separator
+    from sgnsep.audio import audio_io
+    from sgnsep.core import folder_lock
+    from sgnsep.separation.separation_job import SeparationJob, check_job, distinct_outputs, run_job
+    from sgnsep.separation.separator import Separator
 
     bit_depth = bit_depth or audio_io.default_bit_depth(ext)
     held = ExitStack()  # the output folder's lock, from just before the first write to the end
@@ -231,7 +232,7 @@ def separate(
             overwrite=overwrite, plot=plot, detection=given,
         )
         if gain:
-            from sgnsep.remix import parse_gains
+            from sgnsep.separation.remix import parse_gains
 
             job.gains_db = parse_gains(gain)
         check_job(sep, job)  # fail before touching any file
@@ -392,9 +393,9 @@ def detect(
 ):
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from sgnsep import detection
-    from sgnsep.atomic_write import refuse_existing, write_text_atomic
-    from sgnsep.separator import Separator
+    from sgnsep.analysis import detection
+    from sgnsep.core.atomic_write import refuse_existing, write_text_atomic
+    from sgnsep.separation.separator import Separator
 
     try:
         detection.check_settings(hop, threshold, min_seconds)
@@ -405,10 +406,10 @@ def detect(
         files = {k: (None if v in (None, "-") else Path(v)) for k, v in (("json", json_out), ("csv", csv_out))}
         refuse_existing([files["json"], files["csv"], plot], overwrite)
         if plot is not None:
-            from sgnsep.plotting import require_matplotlib
+            from sgnsep.plots.plotting import require_matplotlib
 
             require_matplotlib()
-        from sgnsep.audio_io import probe
+        from sgnsep.audio.audio_io import probe
 
         probe(file)  # a missing or unreadable file fails before the model loads
         sep = Separator(model or _default_model(), device=device)
@@ -425,8 +426,8 @@ def detect(
         if files["csv"] is not None:
             write_text_atomic(files["csv"], timeline.to_csv())
         if plot is not None:
-            from sgnsep.plotting import presence_figure
-            from sgnsep.resampled_mono import ResampledMono
+            from sgnsep.plots.plotting import presence_figure
+            from sgnsep.audio.resampled_mono import ResampledMono
 
             presence_figure(timeline, ResampledMono.from_file(file, sep.sample_rate), plot, sep.meta.audio)
     except SgnsepError as e:
@@ -479,10 +480,10 @@ def embed(
 ):
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from sgnsep import embedding
-    from sgnsep.atomic_write import refuse_existing, write_text_atomic
-    from sgnsep.plotting import embedding_figure, require_matplotlib
-    from sgnsep.separator import Separator
+    from sgnsep.analysis import embedding
+    from sgnsep.core.atomic_write import refuse_existing, write_text_atomic
+    from sgnsep.plots.plotting import embedding_figure, require_matplotlib
+    from sgnsep.separation.separator import Separator
 
     _show_library_warnings()
     try:
@@ -541,8 +542,8 @@ def embed(
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ):
-    from sgnsep.checkpoint import WEIGHTS_NAME, read_meta
-    from sgnsep.registry import DEFAULT_MODEL, REGISTRY
+    from sgnsep.models.checkpoint import WEIGHTS_NAME, read_meta
+    from sgnsep.models.registry import DEFAULT_MODEL, REGISTRY
 
     rows = []
     for entry in REGISTRY.values():
@@ -630,8 +631,9 @@ def eval_command(
 ):
     from rich.progress import Progress
 
-    from sgnsep import audio_io, evaluate as ev
-    from sgnsep.separator import Separator
+    from sgnsep.audio import audio_io
+    from sgnsep.evaluation import evaluate as ev
+    from sgnsep.separation.separator import Separator
 
     try:
         metric_list = [m.strip().lower() for m in metrics.split(",") if m.strip()]
@@ -640,7 +642,7 @@ def eval_command(
             if target is not None and target.exists() and not overwrite:
                 raise OutputError(f"{target} already exists.", hint="Pass --overwrite or choose another name.")
         if plot is not None:
-            from sgnsep.plotting import require_matplotlib
+            from sgnsep.plots.plotting import require_matplotlib
 
             require_matplotlib()  # before the evaluation, not after it
         if data_dir is None:
@@ -701,7 +703,7 @@ def eval_command(
         if out_csv is not None:
             ev.write_csv(report, out_csv)
         if plot is not None:
-            from sgnsep.plotting import eval_figure
+            from sgnsep.plots.plotting import eval_figure
 
             eval_figure(report, plot)
             err.print(f"[green]wrote[/] chart {escape(str(plot))}", highlight=False)
@@ -797,8 +799,8 @@ def train(
 ):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from sgnsep import folder_lock
-    from sgnsep.separator import resolve_device
+    from sgnsep.core import folder_lock
+    from sgnsep.separation.separator import resolve_device
     from sgnsep.training import TrainConfig, check_run_folder, config_from_dict, parse_overrides, train as run_training
 
     _show_library_warnings()
@@ -1026,8 +1028,8 @@ def pull(
     repo: Annotated[str, typer.Argument(help="Hub id owner/name[@revision], or a registered model name.")],
 ):
     from sgnsep import hub
-    from sgnsep.checkpoint import read_meta
-    from sgnsep.registry import REGISTRY
+    from sgnsep.models.checkpoint import read_meta
+    from sgnsep.models.registry import REGISTRY
 
     _show_library_warnings()  # e.g. that a damaged cached file is being downloaded again
     try:
@@ -1114,7 +1116,7 @@ def push(
 def main() -> None:
     """Console-script entry point: user errors as one line, Ctrl-C/SIGTERM as exit 130 and SIGHUP as 129 (each
     with one message, after the partial outputs are removed), no tracebacks."""
-    from sgnsep import interrupts
+    from sgnsep.core import interrupts
 
     interrupts.install()
     try:

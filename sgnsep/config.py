@@ -214,7 +214,7 @@ def dataclass_from_dict(cls, data: dict[str, Any], *, where: str):
         ):
             raise ModelError(f"{where}: key '{name}' must be a finite number or null, got {value!r}.")
         kwargs[name] = value
-    from sgnsep import bounds  # typed ranges, before __post_init__ divides by num_heads or a network is sized
+    from sgnsep.core import bounds  # typed ranges, before __post_init__ divides by num_heads or a network is sized
 
     table = {"SGNConfig": bounds.MODEL, "AudioConfig": bounds.AUDIO}.get(cls.__name__)
     if table is not None:

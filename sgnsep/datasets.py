@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgnsep import audio_io, mixture_draws
+from sgnsep import mixture_draws
+from sgnsep.audio import audio_io
 from sgnsep.chunking import rate_problem
 from sgnsep.errors import InputAudioError, SgnsepError, UsageError
 

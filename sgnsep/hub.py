@@ -726,7 +726,7 @@ def _read_validated_checkpoint(folder: Path):
     """
     import hashlib
 
-    from sgnsep.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_checkpoint
+    from sgnsep.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_checkpoint
 
     if not folder.exists():
         raise ModelError(f"Checkpoint folder {folder} does not exist.",
@@ -919,7 +919,7 @@ def push_checkpoint(
 ) -> PushResult:
     """Publish a checkpoint folder to the Hugging Face Hub as one commit; return the commit's URL.
 
-    The folder is validated first (strict :func:`sgnsep.checkpoint.load_checkpoint`: config, weights, tensor names
+    The folder is validated first (strict :func:`sgnsep.models.checkpoint.load_checkpoint`: config, weights, tensor names
     and shapes must agree) and refused if it holds pickle-style files (:data:`PICKLE_SUFFIXES`); nothing is sent
     before that. Then, through huggingface_hub's own upload path (``HfApi.create_repo(exist_ok=True)``,
     ``create_branch(exist_ok=True)`` for a branch other than ``main``, ``create_commit``), exactly the validated
@@ -944,7 +944,7 @@ def push_checkpoint(
             unreachable or offline mode, and any other Hub error, each with what to do next.
     """
     from sgnsep._version import __version__
-    from sgnsep.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from sgnsep.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 
     repo_id, revision = _push_target(repo_id, revision)
     folder = Path(folder).expanduser()

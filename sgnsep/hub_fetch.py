@@ -517,7 +517,7 @@ def download(storage: Path, remote: RemoteFile, limits: Limits) -> Path:
     The bytes go to a locked temporary file, are checked (length, checksum, format) and only then renamed to the
     blob's name, so a blob in the cache is always a file that passed the checks.
     """
-    from sgnsep.atomic_write import apply_umask
+    from sgnsep.core.atomic_write import apply_umask
 
     blobs = storage / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -582,7 +582,7 @@ def link(storage: Path, blob: Path, commit: str, filename: str) -> Path:
 
 def write_ref(storage: Path, revision: str, commit: str) -> None:
     """Record that branch or tag ``revision`` is at ``commit`` (``refs/<revision>``), replaced whole or not at all."""
-    from sgnsep.atomic_write import PartialFile
+    from sgnsep.core.atomic_write import PartialFile
 
     ref = storage / "refs" / revision
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sgnsep import frontend
+from sgnsep.audio import frontend
 from sgnsep.config import AudioConfig
 
 

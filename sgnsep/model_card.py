@@ -1,6 +1,6 @@
 """Hugging Face model cards (the ``README.md`` of a Hub repo) for sgnsep checkpoints.
 
-:func:`model_card` writes one from a checkpoint's ``config.json`` alone (:class:`sgnsep.checkpoint.CheckpointMeta`):
+:func:`model_card` writes one from a checkpoint's ``config.json`` alone (:class:`sgnsep.models.checkpoint.CheckpointMeta`):
 YAML front matter that the Hub indexes (``library_name: sgnsep``, tags, licence), then what the model is, its
 classes, audio settings, size, how it was trained, the scores recorded in the checkpoint, how to use it and its
 limits. Nothing is invented: a section whose facts the checkpoint does not record says so.
@@ -15,8 +15,8 @@ import shlex
 from dataclasses import fields
 from typing import Any
 
-from sgnsep import frontend
-from sgnsep.checkpoint import CheckpointMeta
+from sgnsep.audio import frontend
+from sgnsep.models.checkpoint import CheckpointMeta
 from sgnsep.config import SGNConfig
 from sgnsep.errors import ModelError
 
@@ -51,7 +51,7 @@ _TRAINING_KEYS_FIRST = (
     "dataset", "data_dir", "classes", "num_sources", "max_sources", "optimizer", "lr", "momentum", "weight_decay",
     "batch_size", "epochs", "steps_per_epoch", "lr_steps", "seed", "amp",
 )
-# Summary statistics of one metric, as sgnsep.evaluate.EvalReport.summary() writes them.
+# Summary statistics of one metric, as sgnsep.evaluation.evaluate.EvalReport.summary() writes them.
 _STAT_KEYS = ("mean", "median", "std", "n")
 
 
@@ -450,7 +450,7 @@ def _summary_block(summary: Any) -> str:
     """One scores table for an evaluation summary; JSON when the structure is not one of the known shapes.
 
     Shapes: ``{metric: stat}``; ``{method: {metric: stat}}``; ``{method: {group: {metric: stat}}}`` (what
-    ``sgnsep eval`` / :meth:`sgnsep.evaluate.EvalReport.summary` writes); each optionally wrapped as
+    ``sgnsep eval`` / :meth:`sgnsep.evaluation.evaluate.EvalReport.summary` writes); each optionally wrapped as
     ``{"summary": ..., "data": {...}}`` (:meth:`EvalReport.to_json`). A stat is a number or ``{mean, std, ...}``.
     """
     data_note = ""

@@ -54,8 +54,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sgnsep import folder_lock, performance, score_library, soundfont_presets, stem_effects, synth
-from sgnsep.atomic_write import NewOutputs
+from sgnsep import performance, score_library, soundfont_presets, stem_effects, synth
+from sgnsep.core import folder_lock
+from sgnsep.core.atomic_write import NewOutputs
 from sgnsep.errors import OutputError, UsageError
 
 __all__ = ["FORMAT", "VERSION", "GROUP_WEIGHTS", "build_music_corpus", "read_manifest"]

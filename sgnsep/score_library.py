@@ -41,7 +41,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sgnsep.atomic_write import write_text_atomic
+from sgnsep.core.atomic_write import write_text_atomic
 from sgnsep.errors import UsageError
 
 __all__ = [

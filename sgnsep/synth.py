@@ -110,8 +110,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sgnsep import folder_lock
-from sgnsep.atomic_write import NewOutputs, write_bytes_atomic, write_text_atomic
+from sgnsep.core import folder_lock
+from sgnsep.core.atomic_write import NewOutputs, write_bytes_atomic, write_text_atomic
 from sgnsep.errors import OutputError, UsageError
 
 __all__ = [

@@ -29,10 +29,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from sgnsep import folder_lock
+from sgnsep.core import folder_lock
 from sgnsep._version import __version__
-from sgnsep.atomic_write import remove_stale_partials, write_bytes_atomic
-from sgnsep.checkpoint import CheckpointMeta, build_network, check_architecture, dry_run, save_checkpoint
+from sgnsep.core.atomic_write import remove_stale_partials, write_bytes_atomic
+from sgnsep.models.checkpoint import CheckpointMeta, build_network, check_architecture, dry_run, save_checkpoint
 from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
 from sgnsep.datasets import load_dataset, sample_mixture
 from sgnsep.errors import OutputError, SgnsepError, UsageError
@@ -178,7 +178,7 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
 
 def _check_bounds(data: dict[str, Any], where: str) -> None:
     """Every setting's type and range (sgnsep/bounds.py), before a dataset is read or a network is built."""
-    from sgnsep import bounds
+    from sgnsep.core import bounds
 
     bounds.check(bounds.TRAIN, data, where=where, error=UsageError)
     for section, table in (("model", bounds.MODEL), ("audio", bounds.AUDIO)):
@@ -210,8 +210,8 @@ FINE_TUNABLE_AUDIO_SETTINGS = ("input_level_db",)
 def _init_checkpoint(cfg: TrainConfig):
     """The checkpoint ``init_from`` names, checked against the run's settings -> (LoadedCheckpoint, cfg with
     its classes, model and audio settings)."""
-    from sgnsep.checkpoint import load_checkpoint
-    from sgnsep.registry import resolve_model
+    from sgnsep.models.checkpoint import load_checkpoint
+    from sgnsep.models.registry import resolve_model
 
     loaded = load_checkpoint(resolve_model(cfg.init_from))
     where = f"init_from {cfg.init_from}"
@@ -296,7 +296,7 @@ def _si_sdr(ref: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
 def validate(model: torch.nn.Module, batches, audio: AudioConfig) -> dict[str, float]:
     """Scores on the fixed validation mixtures, with the evaluation code of `sgnsep eval`: mean SDR
     improvement over the mixture (BSS Eval v3, as mir_eval) and mean SI-SDR improvement."""
-    from sgnsep import frontend
+    from sgnsep.audio import frontend
     from sgnsep.metrics import evaluate_sources
 
     model.eval()
@@ -474,7 +474,7 @@ class RunFolder:
 
 
 def inspect_run_folder(run_dir: str | Path) -> RunFolder:
-    from sgnsep.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from sgnsep.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 
     run_dir = Path(run_dir)
     found = RunFolder(run_dir)
@@ -549,7 +549,7 @@ def check_run_folder(run_dir: str | Path, *, resume: bool = False, overwrite: bo
 def _remove_run_files(run_dir: Path) -> None:
     """Take away what a previous run wrote in ``run_dir`` (state first, so that a stop half-way leaves a folder
     that reads as "stopped before its first checkpoint"); nothing else there is touched."""
-    from sgnsep.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from sgnsep.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 
     for path in (run_dir / STATE_NAME, run_dir / STATE_JSON, run_dir / LOG_NAME):
         path.unlink(missing_ok=True)

@@ -598,6 +598,9 @@ def test_killed_pull_leaves_nothing_the_next_pull_does_not_remove(hub_server, tm
     killed = popen_cli("pull", PULL_REPO, env=env)
     try:
         assert _wait_for(lambda: len(_leftovers(hub_server)) == 1), killed.stderr.read() if killed.poll() else ""
+        # The temporary file exists before the request is sent: kill only once the server has the request, or
+        # (on a loaded machine) the kill can come before it, and the trickled answers go to the next pulls.
+        assert _wait_for(lambda: hub_server.count("GET", "model.safetensors") == 1)
         stale = _leftovers(hub_server)
         killed.kill()  # SIGKILL: no clean-up code runs
         killed.wait(timeout=30)
@@ -610,7 +613,8 @@ def test_killed_pull_leaves_nothing_the_next_pull_does_not_remove(hub_server, tm
             assert len(live) == 1 and live != stale
             # Its temporary file exists before its request is sent: wait until that request has taken the second
             # trickled answer, or (on a loaded machine) the next pull could get it and trickle for minutes.
-            assert _wait_for(lambda: hub_server.count("GET", "model.safetensors") == 2)
+            gets = lambda: hub_server.count("GET", "model.safetensors")  # noqa: E731
+            assert _wait_for(lambda: gets() == 2), gets()
 
             r = _pull(hub_server, tmp_path)  # the trickle is used up: this one downloads at full speed
 

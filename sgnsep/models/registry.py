@@ -1,0 +1,70 @@
+"""Known models: a typed registry of names, where their weights come from, and which one is the default.
+
+A model named here is looked for first inside the installed package (``sgnsep/pretrained/<name>``, so the
+default works offline), then on the Hugging Face Hub at ``repo_id@revision``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sgnsep.errors import ModelError
+
+PACKAGED_DIR = Path(__file__).parent.parent / "pretrained"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    repo_id: str
+    revision: str
+    description: str
+
+    @property
+    def packaged_folder(self) -> Path:
+        return PACKAGED_DIR / self.name
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in [
+        ModelEntry(
+            name="sgn-gm-small",
+            repo_id="sgnsep/sgn-gm-small",
+            revision="main",
+            description="Small SGN trained on the soundfont instrument corpus (17 classes); ships with sgnsep.",
+        ),
+    ]
+}
+DEFAULT_MODEL = "sgn-gm-small"
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+def resolve_model(spec: str | Path, *, cache_dir: str | None = None) -> Path:
+    """A registered name, a local checkpoint folder, or a Hub id ``owner/name[@revision]`` -> local folder."""
+    from sgnsep import hub
+
+    text = str(spec)
+    if text in REGISTRY:
+        entry = REGISTRY[text]
+        if (entry.packaged_folder / "model.safetensors").is_file():
+            return entry.packaged_folder
+        return hub.download_checkpoint(entry.repo_id, entry.revision, cache_dir=cache_dir)
+    path = Path(text).expanduser()
+    if path.exists():
+        if path.is_file():
+            raise ModelError(
+                f"--model {text} is a file; a model is a folder holding config.json and model.safetensors.",
+                hint=f"Pass the folder: --model {path.parent}",
+            )
+        return path
+    if _REPO_ID.match(text) and not text.startswith((".", "/", "~")):
+        repo_id, revision = hub.parse_repo_id(text)
+        return hub.download_checkpoint(repo_id, revision, cache_dir=cache_dir)
+    raise ModelError(
+        f"Model '{text}' is neither a registered name, an existing folder, nor a Hub id owner/name[@revision].",
+        hint=f"Registered models: {', '.join(REGISTRY)}. See `sgnsep models`.",
+    )

@@ -1,0 +1,1 @@
+"""Separating a recording: the Separator API (masks per requested class, streamed in chunks), the separation job behind `sgnsep separate` (files, folders, outputs) and the remix of stems with gains."""
