@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's sgnsep, also when another one is installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/paired_sdr.py, also when imported
 
-from sgnsep.config import LEGACY_SGN_SETTINGS  # noqa: E402
+from sgnsep.models.config import LEGACY_SGN_SETTINGS  # noqa: E402
 from paired_sdr import paired_cell, read_sdr  # noqa: E402  (benchmarks/, this script's folder)
 TESTSETS = ROOT / "sgnsep" / "data" / "testset"
 SETS = ("chorales-2src", "chorales-3src")
@@ -48,7 +48,7 @@ VARIANTS = {
     "sgn-no-grouping": ["architecture=sgn", "model.grouping=false"],  # Table III, "w/o CAG"
 }
 # SGN as the paper writes it and as sgnsep trained it before the training fixes: every setting of
-# sgnsep.config.LEGACY_SGN_SETTINGS, and no warm-up.
+# sgnsep.models.config.LEGACY_SGN_SETTINGS, and no warm-up.
 PAPER_SGN = ["architecture=sgn", "warmup_steps=0"] + [f"model.{k}={v}" for k, v in LEGACY_SGN_SETTINGS.items()]
 # The training fixes one at a time, each on top of the scaled mask head (weights.md, "How SGN is trained").
 FIX_VARIANTS = {
@@ -157,7 +157,7 @@ def shown(cmd: list[str]) -> str:
 
 
 def parameter_count(folder: Path) -> int:
-    from sgnsep.checkpoint import load_checkpoint
+    from sgnsep.models.checkpoint import load_checkpoint
 
     return sum(p.numel() for p in load_checkpoint(folder).model.parameters())
 

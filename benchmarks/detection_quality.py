@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sgnsep import Separator, audio_io
-from sgnsep.detection import detect_array
+from sgnsep import Separator
+from sgnsep.audio import audio_io
+from sgnsep.analysis.detection import detect_array
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("chorales-2src", "chorales-3src")

@@ -14,7 +14,7 @@ For each SGN checkpoint and test set:
   is in effect a U-Net with one fixed query per class, it loses nothing. Mean of the paired differences
   (own minus mean) with its standard error, over every source.
 
-Both runs use `sgnsep eval`'s own code (`sgnsep.evaluate.evaluate`, each model's own masks:
+Both runs use `sgnsep eval`'s own code (`sgnsep.evaluation.evaluate.evaluate`, each model's own masks:
 ``--masks independent``), in this process, so the SDRs are the ones `eval` reports.
 """
 
@@ -71,8 +71,8 @@ class EmbeddingProbe:
 
 
 def measure(model_spec: str, testset: str) -> dict:
-    from sgnsep.evaluate import evaluate, stems_examples
-    from sgnsep.separator import Separator
+    from sgnsep.evaluation.evaluate import evaluate, stems_examples
+    from sgnsep.separation.separator import Separator
 
     separator = Separator(model_spec, device="cpu", masks="independent")
     if separator.meta.architecture != "sgn":

@@ -3,7 +3,7 @@
     python benchmarks/input_levels.py
 
 Level = mean power, in dB, of a segment's warped magnitude spectrogram (what ``audio.input_level_db`` sets;
-sgnsep.frontend.segment_level_db). Training mixtures are drawn as training draws them (sources divided by N, 200
+sgnsep.audio.frontend.segment_level_db). Training mixtures are drawn as training draws them (sources divided by N, 200
 per corpus, seed 0): the solo corpus data/gm17 (2 sources) and the chorale stems data/chorales-train (2 and 3
 sources, 75 % coherent), made by the commands in weights.md. Test mixtures are the packaged chorale sets'
 stems summed, as `sgnsep eval` mixes them. Prints median and 10th/90th percentiles.
@@ -19,8 +19,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from sgnsep import frontend
-from sgnsep.config import AudioConfig
+from sgnsep.audio import frontend
+from sgnsep.models.config import AudioConfig
 from sgnsep.datasets import load_dataset, sample_mixture
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sgnsep import synth  # noqa: E402
-from sgnsep.errors import SgnsepError  # noqa: E402
+from sgnsep.core.errors import SgnsepError  # noqa: E402
 
 SETS = (("chorales-2src", 2), ("chorales-3src", 3))
 

@@ -1,4 +1,4 @@
-"""Time sgnsep.metrics.bss_eval against mir_eval's bss_eval_sources (no permutation).
+"""Time sgnsep.evaluation.metrics.bss_eval against mir_eval's bss_eval_sources (no permutation).
 
     python benchmarks/metrics_speed.py [--sources 2 3] [--length 65535] [--repeats 3]
 
@@ -23,7 +23,7 @@ import numpy as np
 # run from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sgnsep.metrics import bss_eval
+from sgnsep.evaluation.metrics import bss_eval
 
 
 def _time(fn, repeats: int) -> tuple[list[float], object]:

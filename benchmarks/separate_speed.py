@@ -51,8 +51,8 @@ def synchronize(device) -> None:
 def time_once(run, device) -> float:
     """Wall seconds of one call of `run`. On an accelerator it runs once untimed first: starting the device
     and choosing kernels are one-off costs that would otherwise land on whichever model goes first."""
-    from sgnsep.chunking import host_memory
-    from sgnsep.separator import resolve_device
+    from sgnsep.separation.overlap_add import host_memory
+    from sgnsep.separation.separator import resolve_device
 
     if not host_memory(resolve_device(str(device))):
         run()
@@ -144,17 +144,18 @@ def classes_scaling(model: str, device: str, seconds: float = 60.0,
 def synthesis_cost(repeats: int = 15, seconds: float = 60.0, chunk_seconds: float = 10.0,
                    block_frames: int | None = None, device: str = "cpu") -> tuple[float, float]:
     """(synthesis, inverse FFT alone) in wall seconds per class for `seconds` of 44.1 kHz stereo: what every
-    requested class costs beyond the network (sgnsep.chunking._SpanSTFT: mask, inverse FFT, overlap-add of
+    requested class costs beyond the network (sgnsep.separation.overlap_add._SpanSTFT: mask, inverse FFT, overlap-add of
     both channels), on the STFT grid `separate` uses for 44.1 kHz input (4096-point frames every 2048 samples
-    at the default synthesis step, chunking.SYNTHESIS_STEP).
+    at the default synthesis step, chunk_plan.SYNTHESIS_STEP).
     Timed on one chunk of `chunk_seconds` (separate's default; its buffers stay in cache as they do there) and
     scaled to `seconds`. `block_frames`: frames per block of the inverse (0: the whole span; None: what
     `separate` uses on `device`: blocks on CPU, the whole span on an accelerator)."""
     import torch
 
-    from sgnsep.chunking import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT, host_memory, make_plan
-    from sgnsep.config import AudioConfig
-    from sgnsep.separator import resolve_device
+    from sgnsep.separation.chunk_plan import make_plan
+    from sgnsep.separation.overlap_add import SYNTHESIS_BLOCK_FRAMES, _SpanSTFT, host_memory
+    from sgnsep.models.config import AudioConfig
+    from sgnsep.separation.separator import resolve_device
 
     rng = np.random.default_rng(0)
     n = int(chunk_seconds * RATE)
@@ -221,7 +222,7 @@ def network_layouts(model: str, device: str, repeats: int = 3) -> tuple[float, f
     import torch
 
     from sgnsep import Separator
-    from sgnsep.model import UNet
+    from sgnsep.models.unet import UNet
 
     sep = Separator(model, device=device)
     a = sep.meta.audio
@@ -250,7 +251,7 @@ def compare_others(path: Path, seconds: float, device: str = "cpu") -> list[tupl
     """Wall seconds of Open-Unmix umxl and Demucs htdemucs on the file, on `device`, as sgnsep ran."""
     import torch
 
-    from sgnsep.separator import resolve_device
+    from sgnsep.separation.separator import resolve_device
 
     dev = resolve_device(device)
     audio, _ = sf.read(path, dtype="float32", always_2d=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from sgnsep.checkpoint import load_checkpoint
+from sgnsep.models.checkpoint import load_checkpoint
 from sgnsep.datasets import load_dataset
-from sgnsep.registry import resolve_model
+from sgnsep.models.registry import resolve_model
 from sgnsep.training import config_from_dict, load_validation_corpus, validate, validation_batches
 
 

@@ -1,7 +1,7 @@
 """sgnsep: separate the instruments or sound classes you name, with the Semantic Grouping Network."""
 
 from sgnsep._version import __version__
-from sgnsep.errors import SgnsepError
+from sgnsep.core.errors import SgnsepError
 
 __all__ = ["__version__", "SgnsepError", "Separator"]
 

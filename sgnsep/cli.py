@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sgnsep._version import __version__
-from sgnsep.errors import OutputError, SgnsepError, UsageError
+from sgnsep.core.errors import SgnsepError, UsageError
 
 app = typer.Typer(
     name="sgnsep",
@@ -632,15 +632,14 @@ def eval_command(
     from rich.progress import Progress
 
     from sgnsep.audio import audio_io
+    from sgnsep.core.atomic_write import refuse_existing
     from sgnsep.evaluation import evaluate as ev
     from sgnsep.separation.separator import Separator
 
     try:
         metric_list = [m.strip().lower() for m in metrics.split(",") if m.strip()]
         base_list = [] if baselines.strip().lower() == "none" else [b.strip() for b in baselines.split(",") if b.strip()]
-        for target in (out_json, out_csv, plot):
-            if target is not None and target.exists() and not overwrite:
-                raise OutputError(f"{target} already exists.", hint="Pass --overwrite or choose another name.")
+        refuse_existing((out_json, out_csv, plot), overwrite)
         if plot is not None:
             from sgnsep.plots.plotting import require_matplotlib
 

@@ -43,9 +43,8 @@ import numpy as np
 import torch
 
 from sgnsep import mixture_draws
-from sgnsep.audio import audio_io
-from sgnsep.chunking import rate_problem
-from sgnsep.errors import InputAudioError, SgnsepError, UsageError
+from sgnsep.audio import audio_io, resample
+from sgnsep.core.errors import InputAudioError, SgnsepError, UsageError
 
 SPLITS = ("train", "val", "test")
 
@@ -107,9 +106,7 @@ def _to_model_rate(mono: np.ndarray, rate: int, target: int) -> np.ndarray:
     """(1, n) float32 at ``rate`` -> (m,) float32 at ``target``."""
     if rate == target:
         return np.ascontiguousarray(mono[0], dtype=np.float32)
-    import torchaudio.functional as AF
-
-    return AF.resample(torch.from_numpy(np.ascontiguousarray(mono)), rate, target)[0].numpy().astype(np.float32)
+    return resample.resample(torch.from_numpy(np.ascontiguousarray(mono)), rate, target)[0].numpy().astype(np.float32)
 
 
 def _read_frames(path: Path, start: int, stop: int) -> np.ndarray:
@@ -319,7 +316,7 @@ class ClipDataset:
             except SgnsepError as exc:
                 self.skipped.append((key, exc.message))
                 continue
-            problem = rate_problem(info.sample_rate, sample_rate)
+            problem = resample.rate_problem(info.sample_rate, sample_rate)
             if problem:
                 self.skipped.append((key, problem))
                 continue

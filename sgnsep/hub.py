@@ -14,7 +14,7 @@ huggingface_hub reads its environment variables once, when it is imported. :func
 at call time (falling back to the library's values), so a value set after import (e.g. by a test, or by the CLI
 before calling in) is honoured too.
 
-Every failure is raised as :class:`sgnsep.errors.ModelError` with one actionable message.
+Every failure is raised as :class:`sgnsep.core.errors.ModelError` with one actionable message.
 
 Verified downloads: the bytes are fetched by :mod:`sgnsep.hub_fetch` rather than ``hf_hub_download`` (which accepts
 any bytes of the announced length into the cache, and never checks a cached file again). Each file's length and
@@ -46,7 +46,7 @@ import re
 from pathlib import Path
 
 from sgnsep import hub_fetch
-from sgnsep.errors import ModelError
+from sgnsep.core.errors import ModelError
 
 __all__ = [
     "CHECKPOINT_FILES",

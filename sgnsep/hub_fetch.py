@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from sgnsep.errors import UsageError
+from sgnsep.core.errors import UsageError
 
 log = logging.getLogger(__name__)
 

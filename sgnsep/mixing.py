@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from sgnsep.audio import frontend
-from sgnsep.config import AudioConfig
+from sgnsep.models.config import AudioConfig
 
 
 @dataclass

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sgnsep.errors import UsageError
+from sgnsep.core.errors import UsageError
 
 __all__ = ["DEFAULT_HARD_PAIRS", "SAME_REGISTER_SEMITONES", "parse_pairs", "relative_gains", "hard_classes",
            "hard_pairs_in", "pick_with_pair"]

@@ -17,8 +17,8 @@ from typing import Any
 
 from sgnsep.audio import frontend
 from sgnsep.models.checkpoint import CheckpointMeta
-from sgnsep.config import SGNConfig
-from sgnsep.errors import ModelError
+from sgnsep.models.config import SGNConfig
+from sgnsep.core.errors import ModelError
 
 __all__ = ["DEFAULT_LICENSE", "TAGS", "check_card_metadata", "model_card", "sources_argument"]
 
@@ -32,7 +32,7 @@ PAPER = 'Shentong Mo and Yapeng Tian, "Semantic Grouping Network for Audio Sourc
 CUNET_PAPER = ('Olga Slizovskaia, Gloria Haro and Emilia Gomez, "Conditioned Source Separation for Music '
                'Instrument Performances"')
 
-# Model settings each architecture uses (sgnsep/model.py, sgnsep/baselines.py); the card lists only these.
+# Model settings each architecture uses (sgnsep/models/sgn.py, sgnsep/baselines.py); the card lists only these.
 _LOSS_FIELDS = ("weighted_mask_loss", "mask_threshold")
 _ARCHITECTURE_FIELDS = {
     "sgn": ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio", "dropout", "unet_ngf", "unet_depth",

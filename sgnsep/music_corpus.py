@@ -57,7 +57,7 @@ import numpy as np
 from sgnsep import performance, score_library, soundfont_presets, stem_effects, synth
 from sgnsep.core import folder_lock
 from sgnsep.core.atomic_write import NewOutputs
-from sgnsep.errors import OutputError, UsageError
+from sgnsep.core.errors import OutputError, UsageError
 
 __all__ = ["FORMAT", "VERSION", "GROUP_WEIGHTS", "build_music_corpus", "read_manifest"]
 

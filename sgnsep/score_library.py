@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sgnsep.core.atomic_write import write_text_atomic
-from sgnsep.errors import UsageError
+from sgnsep.core.errors import UsageError
 
 __all__ = [
     "RESERVED_PREFIXES",

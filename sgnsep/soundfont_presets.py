@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sgnsep import synth
-from sgnsep.errors import UsageError
+from sgnsep.core.errors import UsageError
 
 __all__ = ["SOUNDFONT_FILES", "FAMILIES", "Preset", "CLASS_PRESETS", "find_soundfonts", "resolve_soundfonts",
            "soundfont_family", "usable_presets"]

@@ -112,7 +112,7 @@ import numpy as np
 
 from sgnsep.core import folder_lock
 from sgnsep.core.atomic_write import NewOutputs, write_bytes_atomic, write_text_atomic
-from sgnsep.errors import OutputError, UsageError
+from sgnsep.core.errors import OutputError, UsageError
 
 __all__ = [
     "Instrument",

@@ -33,11 +33,11 @@ from sgnsep.core import folder_lock
 from sgnsep._version import __version__
 from sgnsep.core.atomic_write import remove_stale_partials, write_bytes_atomic
 from sgnsep.models.checkpoint import CheckpointMeta, build_network, check_architecture, dry_run, save_checkpoint
-from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict
+from sgnsep.models.config import AudioConfig, SGNConfig, dataclass_from_dict
 from sgnsep.datasets import load_dataset, sample_mixture
-from sgnsep.errors import OutputError, SgnsepError, UsageError
+from sgnsep.core.errors import OutputError, SgnsepError, UsageError
 from sgnsep.mixing import make_batch
-from sgnsep.model import sgn_loss
+from sgnsep.models.sgn import sgn_loss
 from sgnsep.training_diagnostics import auxiliary_gradients, diagnostic_columns, step_diagnostics
 
 
@@ -189,7 +189,7 @@ def _check_bounds(data: dict[str, Any], where: str) -> None:
 def _dry_run(cfg: TrainConfig, where: str) -> None:
     """The model and audio settings together, on the meta device (no memory): a U-Net too deep for the input
     fails now, not after the dataset has been read."""
-    from sgnsep.errors import ModelError
+    from sgnsep.core.errors import ModelError
 
     try:
         mcfg = cfg.model_config(max(1, len(cfg.classes)))
@@ -297,7 +297,7 @@ def validate(model: torch.nn.Module, batches, audio: AudioConfig) -> dict[str, f
     """Scores on the fixed validation mixtures, with the evaluation code of `sgnsep eval`: mean SDR
     improvement over the mixture (BSS Eval v3, as mir_eval) and mean SI-SDR improvement."""
     from sgnsep.audio import frontend
-    from sgnsep.metrics import evaluate_sources
+    from sgnsep.evaluation.metrics import evaluate_sources
 
     model.eval()
     sdri, si_sdri = [], []

@@ -1,7 +1,7 @@
-"""The plain separation path, for checking the optimised one (sgnsep/chunking.py) against it.
+"""The plain separation path, for checking the optimised one (sgnsep/separation/) against it.
 
 Everything is done once over the whole signal with the library's general-purpose transforms: the mono mix
-resampled to the model rate, its STFT, every model segment of chunking.segment_layout blended with the
+resampled to the model rate, its STFT, every model segment of chunk_plan.segment_layout blended with the
 trapezoid weights, then torch.stft of every channel at the input rate (the plan's window and hop, one hop
 of silence after the end), the masks mapped onto that grid by bilinear interpolation (grid_sample), and
 torch.istft. No chunks, no spans, no reused buffers, no custom overlap-add: slow and simple, so that the fast
@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sgnsep import chunking, frontend
+from sgnsep.audio import frontend, resample
+from sgnsep.separation import chunk_plan
 
 
 def reference_stems(separator, audio, sample_rate: int, sources) -> dict:
@@ -22,18 +23,18 @@ def reference_stems(separator, audio, sample_rate: int, sources) -> dict:
     names = [separator.classes[i] for i in class_idx]
     audio_cfg = separator.meta.audio
     x = torch.as_tensor(audio, dtype=torch.float32)
-    plan = chunking.make_plan(sample_rate, x.shape[-1], audio_cfg, overlap=separator.overlap, chunk_seconds=1e9)
+    plan = chunk_plan.make_plan(sample_rate, x.shape[-1], audio_cfg, overlap=separator.overlap, chunk_seconds=1e9)
     mask_fn = separator._mask_fn(class_idx)
     hop, n = audio_cfg.hop_length, plan.segment_frames
 
     mono = x.mean(dim=0, keepdim=True)
-    wave_m = chunking._resample(mono, sample_rate, plan.model_rate)[0]
+    wave_m = resample.resample(mono, sample_rate, plan.model_rate)[0]
     mag = frontend.stft(wave_m, audio_cfg).abs()  # (F, T)
     total = mag.shape[-1]
     acc = torch.zeros(len(class_idx), audio_cfg.freq_bins, total)
     norm = torch.zeros(total)
-    weights = chunking.segment_weights(plan, "cpu", torch.float32)
-    for s in chunking.segment_layout(plan):
+    weights = chunk_plan.segment_weights(plan, "cpu", torch.float32)
+    for s in chunk_plan.segment_layout(plan):
         seg = mag[:, s : s + n]
         seg = F.pad(seg, (0, n - seg.shape[-1]))
         net_in = frontend.network_input(frontend.warp(seg[None], audio_cfg), audio_cfg)

@@ -16,12 +16,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from sgnsep import evaluate as ev
-from sgnsep.baselines import ClassHeadUNet, ConditionedUNet, MaskOutput
-from sgnsep.checkpoint import CheckpointMeta, build_network, load_checkpoint, save_checkpoint
-from sgnsep.config import SGNConfig
-from sgnsep.errors import ModelError, UsageError
-from sgnsep.model import sgn_loss
+from sgnsep.evaluation import evaluate as ev
+from sgnsep.models.baselines import ClassHeadUNet, ConditionedUNet, MaskOutput
+from sgnsep.models.checkpoint import CheckpointMeta, build_network, load_checkpoint, save_checkpoint
+from sgnsep.models.config import SGNConfig
+from sgnsep.core.errors import ModelError, UsageError
+from sgnsep.models.sgn import sgn_loss
 from sgnsep.training import TrainConfig, parse_overrides
 from tests.test_separate import run_cli
 from tests.tone_model import CLASSES, TINY, TINY_AUDIO, tone
@@ -333,7 +333,7 @@ def test_compare_models_script_dry_run_prints_every_command(tmp_path):
 def test_channels_last_inference_gives_the_default_layouts_masks(architecture):
     """Separator runs every architecture in channels-last layout on CPU (use_channels_last); per-item
     classes then go through a loop of convolutions instead of one grouped convolution. Same masks."""
-    from sgnsep.model import use_channels_last
+    from sgnsep.models.unet import use_channels_last
 
     torch.manual_seed(0)
     model = build_network(architecture, CFG, input_size=32).eval()

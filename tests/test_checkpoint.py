@@ -6,10 +6,10 @@ import pickle
 import pytest
 import torch
 
-from sgnsep.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from sgnsep.config import SGNConfig
-from sgnsep.errors import ModelError
-from sgnsep.model import SGN
+from sgnsep.models.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from sgnsep.models.config import SGNConfig
+from sgnsep.core.errors import ModelError
+from sgnsep.models.sgn import SGN
 
 CFG = SGNConfig(num_classes=2, unet_ngf=4, embed_dim=8, depth=1, num_heads=1)
 

@@ -30,7 +30,7 @@ from sgnsep.datasets import (
     vggsound_clip_id,
     vggsound_split,
 )
-from sgnsep.errors import UsageError
+from sgnsep.core.errors import UsageError
 
 SR = 11025  # the model rate
 MIN = 4096  # min_samples: files under MIN // 4 samples at SR are "too short"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sgnsep.registry import DEFAULT_MODEL, REGISTRY
+from sgnsep.models.registry import DEFAULT_MODEL, REGISTRY
 from tests.test_separate import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ def test_default_model_ships_inside_the_package():
     weights = PACKAGED / "model.safetensors"
     assert weights.is_file(), "the default model must ship with the package"
     assert weights.stat().st_size < 50e6
-    from sgnsep.checkpoint import load_checkpoint
+    from sgnsep.models.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(PACKAGED)
     assert {"violin", "cello", "flute", "trumpet", "piano"} <= set(loaded.meta.classes)

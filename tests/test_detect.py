@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from sgnsep import Separator
-from sgnsep.detection import detect_array, window_starts
+from sgnsep.analysis.detection import detect_array, window_starts
 from tests.test_hardening import assert_clean_failure, files_under, run_cli_many
 from tests.tone_model import TINY_AUDIO, tone
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sgnsep import plotting
-from sgnsep.embedding import nearest_centroid_accuracy, project
+from sgnsep.plots import plotting
+from sgnsep.analysis.embedding import nearest_centroid_accuracy, project
 from tests.test_hardening import assert_clean_failure, cli_env, files_under, run_cli_many
 from tests.test_plots import png_size
 from tests.tone_model import CLASSES, tone

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from sgnsep import Separator
-from sgnsep import evaluate as ev
-from sgnsep.errors import InputAudioError, UsageError
+from sgnsep.evaluation import evaluate as ev
+from sgnsep.core.errors import InputAudioError, UsageError
 from tests.test_separate import run_cli
 from tests.tone_model import tone
 

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from sgnsep import frontend
-from sgnsep.config import AudioConfig
+from sgnsep.audio import frontend
+from sgnsep.models.config import AudioConfig
 
 AUDIO = AudioConfig()
 

@@ -35,8 +35,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from sgnsep import Separator, audio_io
-from sgnsep.errors import OutputError, SgnsepError
+from sgnsep import Separator
+from sgnsep.audio import audio_io
+from sgnsep.core.errors import OutputError, SgnsepError
 from tests.tone_model import CLASSES, TINY, TINY_AUDIO, tone
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def popen_cli(*args, env=None) -> subprocess.Popen:
 _FORK_DRIVER = r"""
 import json, os, sys
 spec = json.loads(sys.stdin.read())
-import torch, sgnsep, sgnsep.cli, sgnsep.separator, sgnsep.evaluate  # the slow imports, once
+import torch, sgnsep, sgnsep.cli, sgnsep.separation.separator, sgnsep.evaluation.evaluate  # the slow imports, once
 codes = []
 for i, case in enumerate(spec["cases"]):
     pid = os.fork()
@@ -517,9 +518,9 @@ def test_an_interrupt_as_a_stem_is_renamed_into_place_removes_the_whole_set(sep,
 
 @pytest.mark.parametrize("writer", ["write_audio", "write_bytes_atomic", "save_checkpoint", "remix"])
 def test_an_interrupt_as_any_other_output_is_created_leaves_no_temporary_file(sep, media, tmp_path, monkeypatch, writer):
-    from sgnsep import remix
-    from sgnsep.atomic_write import write_bytes_atomic
-    from sgnsep.checkpoint import save_checkpoint
+    from sgnsep.separation import remix
+    from sgnsep.core.atomic_write import write_bytes_atomic
+    from sgnsep.models.checkpoint import save_checkpoint
 
     stems = sep.separate_file(media / "good1.wav", "low,high", out_dir=tmp_path / "stems").outputs
     write = {
@@ -537,7 +538,7 @@ def test_an_interrupt_as_any_other_output_is_created_leaves_no_temporary_file(se
 
 def test_a_checkpoint_that_cannot_be_flushed_is_an_output_error_and_leaves_nothing(sep, tmp_path, monkeypatch):
     """Checkpoints and training state are fsynced before the rename; a full disk shows up there."""
-    from sgnsep.checkpoint import save_checkpoint
+    from sgnsep.models.checkpoint import save_checkpoint
 
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -665,7 +666,7 @@ def test_training_killed_then_resumed_loses_at_most_one_interval(solos, tmp_path
     assert saved % 3 == 0 and max(logged) - saved <= 3  # lost at most one checkpoint interval
     # A kill in the middle of a checkpoint write leaves its temporary file (named with the killed writer's
     # process id, or by older versions without one); resuming clears such leftovers.
-    from sgnsep.atomic_write import HOST_TAG
+    from sgnsep.core.atomic_write import HOST_TAG
 
     stale = [run / f".state.safetensors.{p.pid}-{HOST_TAG}-0badc0de.partial",
              run / "last" / f".model.safetensors.{p.pid}-{HOST_TAG}-0badc0de.partial",

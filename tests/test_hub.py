@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sgnsep.errors import ModelError
+from sgnsep.core.errors import ModelError
 from sgnsep.hub import download_checkpoint, parse_repo_id
 
 try:
@@ -392,9 +392,9 @@ def real_checkpoint(tmp_path_factory) -> dict[str, bytes]:
     """The files of a small but real sgnsep checkpoint (`pull` reads the config), about 2.5 MB of weights."""
     import torch
 
-    from sgnsep.checkpoint import CheckpointMeta, save_checkpoint
-    from sgnsep.config import SGNConfig
-    from sgnsep.model import SGN
+    from sgnsep.models.checkpoint import CheckpointMeta, save_checkpoint
+    from sgnsep.models.config import SGNConfig
+    from sgnsep.models.sgn import SGN
 
     torch.manual_seed(0)
     cfg = SGNConfig(num_classes=2, unet_ngf=8, embed_dim=16, depth=1, num_heads=2)

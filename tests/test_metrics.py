@@ -1,4 +1,4 @@
-"""Tests for sgnsep.metrics: BSS Eval v3 against mir_eval, SI-SDR, silence handling."""
+"""Tests for sgnsep.evaluation.metrics: BSS Eval v3 against mir_eval, SI-SDR, silence handling."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.signal import butter, lfilter
 
-from sgnsep.metrics import (
+from sgnsep.evaluation.metrics import (
     MAX_DB,
     SourceMetrics,
     bss_eval,

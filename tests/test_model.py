@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sgnsep.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from sgnsep.config import AudioConfig, SGNConfig
-from sgnsep.model import SGN, sgn_loss
+from sgnsep.models.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from sgnsep.models.config import AudioConfig, SGNConfig
+from sgnsep.models.sgn import SGN, sgn_loss
 
 SMALL = SGNConfig(num_classes=5, unet_ngf=4, embed_dim=16, depth=2, num_heads=2)
 
@@ -155,7 +155,7 @@ def test_save_and_reload_give_bit_identical_outputs(tmp_path):
 
 # --- the training settings of issue 22: each selectable, the paper-literal ones reproduce SGN before them ---
 
-# The settings as they were before they existed (sgnsep.config.LEGACY_SGN_SETTINGS).
+# The settings as they were before they existed (sgnsep.models.config.LEGACY_SGN_SETTINGS).
 PAPER = {"mask_head_scale": "none", "mask_bias": "shared", "aux_loss_reduction": "sum",
          "class_token_loss_on": "encoder_output", "presence_gradient": "full", "class_token_init_std": 0.02,
          "patch_input_norm": "none", "assignment_loss_weight": 0.0, "grouping_over": "all"}
@@ -168,7 +168,7 @@ def test_paper_settings_reproduce_sgn_as_it_was_before_the_training_settings():
     paper-literal values must give the same initial weights, outputs and loss."""
     from safetensors.torch import load_file
 
-    from sgnsep.config import LEGACY_SGN_SETTINGS
+    from sgnsep.models.config import LEGACY_SGN_SETTINGS
 
     assert LEGACY_SGN_SETTINGS == PAPER
     golden = load_file(str(GOLDEN))
@@ -319,14 +319,14 @@ def test_class_tokens_start_at_the_configured_scale():
                                        ("class_token_init_std", 0.0), ("class_token_init_std", float("nan")),
                                        ("assignment_loss_weight", -1.0)])
 def test_bad_training_settings_are_refused_by_name(key, value):
-    from sgnsep.errors import ModelError
+    from sgnsep.core.errors import ModelError
 
     with pytest.raises(ModelError, match=key):
         dataclasses.replace(SMALL, **{key: value})
 
 
 def test_assignment_targets_are_each_patchs_share_of_each_class():
-    from sgnsep.model import assignment_targets
+    from sgnsep.models.sgn import assignment_targets
 
     # 2 x 2 patches of 2 x 2 bins; source 0 (class 3) dominates the top row, source 1 (class 1) half of the
     # bottom-left patch; the bottom-right patch is claimed by neither.

@@ -20,7 +20,7 @@ sf = pytest.importorskip("soundfile")
 
 from sgnsep import datasets, mixture_draws, music_corpus, performance, score_library, stem_effects, synth  # noqa: E402
 from sgnsep.datasets import load_dataset, sample_mixture  # noqa: E402
-from sgnsep.errors import OutputError, UsageError  # noqa: E402
+from sgnsep.core.errors import OutputError, UsageError  # noqa: E402
 
 SR = 11025
 TINY = dict(hours=12 / 3600, seed=3, track_seconds=(2.0, 3.0), max_sources=4, sample_rate=SR, mixtures=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sgnsep import plotting
+from sgnsep.plots import plotting
 from tests.test_hardening import assert_clean_failure, cli_env, files_under, run_cli_many
 from tests.tone_model import tone
 
@@ -117,7 +117,7 @@ def test_without_matplotlib_the_flags_say_how_to_install_it_and_nothing_is_writt
 
 
 def test_spectrograms_are_computed_in_blocks_with_bounded_columns(monkeypatch):
-    from sgnsep.resampled_mono import ResampledMono
+    from sgnsep.audio.resampled_mono import ResampledMono
     from tests.tone_model import TINY_AUDIO
 
     rng = np.random.default_rng(0)
@@ -131,7 +131,7 @@ def test_spectrograms_are_computed_in_blocks_with_bounded_columns(monkeypatch):
     # Away from the file's edges each column is the model's own STFT frame (warped), as the network sees it.
     import torch
 
-    from sgnsep import frontend
+    from sgnsep.audio import frontend
 
     ref = frontend.warp(frontend.stft(torch.from_numpy(source.read(0, source.total)), TINY_AUDIO).abs()[None], TINY_AUDIO)[0]
     assert np.abs(whole.magnitude[:, 5:-5] - ref.numpy()[:, 5:-5]).max() < 1e-3 * float(ref.max())

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from sgnsep.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from sgnsep.config import SGNConfig
-from sgnsep.errors import ModelError
+from sgnsep.models.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from sgnsep.models.config import SGNConfig
+from sgnsep.core.errors import ModelError
 from sgnsep.hub import download_checkpoint, push_checkpoint
-from sgnsep.model import SGN
+from sgnsep.models.sgn import SGN
 from sgnsep.model_card import model_card
 
 try:
@@ -338,17 +338,17 @@ def test_run_folder_points_at_its_checkpoint(push_hub, tmp_path):
 
 def test_checkpoint_rewritten_while_reading_is_refused(push_hub, tmp_path, monkeypatch):
     """E.g. runs/x/best replaced by a training run that is still going: never push a mix of two checkpoints."""
-    import sgnsep.checkpoint
+    import sgnsep.models.checkpoint
 
     folder = make_checkpoint(tmp_path / "best")
-    real_load = sgnsep.checkpoint.load_checkpoint
+    real_load = sgnsep.models.checkpoint.load_checkpoint
 
     def load_then_training_saves_again(path):
         loaded = real_load(path)
         make_checkpoint(folder, seed=7)
         return loaded
 
-    monkeypatch.setattr(sgnsep.checkpoint, "load_checkpoint", load_then_training_saves_again)
+    monkeypatch.setattr(sgnsep.models.checkpoint, "load_checkpoint", load_then_training_saves_again)
     with pytest.raises(ModelError) as excinfo:
         push_checkpoint(folder, REPO, token=TOKEN)
     assert "changed while it was being read" in _error_text(excinfo)

@@ -104,8 +104,8 @@ def test_unreadable_files_and_folders_say_permission_denied(tone_model_dir, song
 
 def test_a_full_disk_is_named_even_where_libsndfile_says_system_error(tone_model_dir, song, tmp_path, monkeypatch):
     """In-process: libsndfile reports a failed write (ENOSPC) as "System error."; the folder is asked why."""
-    from sgnsep.errors import OutputError
-    from sgnsep.separator import Separator
+    from sgnsep.core.errors import OutputError
+    from sgnsep.separation.separator import Separator
 
     def write(self, data):
         raise RuntimeError("Error writing to file: System error.")  # what soundfile raises then

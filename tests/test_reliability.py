@@ -161,8 +161,8 @@ def test_a_sigkilled_run_leaves_a_lock_and_partials_that_the_next_run_takes_over
     """SIGKILL runs no cleanup. The next run into the same folder takes the dead run's lock over and removes
     its temporary files, and only those: a live process's, another machine's, one without a process id
     (older versions) and the user's own stay."""
-    from sgnsep.atomic_write import HOST_TAG
-    from sgnsep.folder_lock import LOCK_NAME
+    from sgnsep.core.atomic_write import HOST_TAG
+    from sgnsep.core.folder_lock import LOCK_NAME
 
     out = tmp_path / "out"
     p = start_separating(tone_model_dir, long_song, out)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sgnsep.errors import UsageError
-from sgnsep.remix import LIMITED_PEAK, parse_gains
+from sgnsep.core.errors import UsageError
+from sgnsep.separation.remix import LIMITED_PEAK, parse_gains
 from tests.test_hardening import assert_clean_failure, files_under, run_cli_many
 from tests.tone_model import tone
 

@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 from sgnsep import Separator
-from sgnsep.errors import OutputError, UsageError
+from sgnsep.core.errors import OutputError, UsageError
 from tests.tone_model import tone
 
 
@@ -99,9 +99,9 @@ def test_chunks_run_each_model_segment_through_the_network_once(tone_model_dir):
         seen = record_network_inputs(sep)
         sep.separate(low + high, sr, ["low", "high"])
         counts[chunk_seconds] = len(seen)
-    from sgnsep import chunking
+    from sgnsep.separation import chunk_plan
 
-    plan = chunking.make_plan(sr, low.shape[-1], sep.meta.audio, chunk_seconds=2.0)
+    plan = chunk_plan.make_plan(sr, low.shape[-1], sep.meta.audio, chunk_seconds=2.0)
     assert len(list(plan.chunks())) >= 4  # the chunked run really had boundaries to share segments across
     assert counts[2.0] == counts[1000.0]
 
@@ -111,7 +111,7 @@ def test_the_network_never_sees_zero_padding_in_a_file_longer_than_a_segment(ton
     """The last segment ends on the file's last frame instead of running past it: a mostly padded segment is
     unlike the training data (it cost the 6-second test tracks about 1 dB). Chunked runs see the same
     segments as a whole-file pass."""
-    from sgnsep import chunking
+    from sgnsep.separation import chunk_plan
 
     sr = 22050
     low, high = tone_mix(sr, seconds, 1, seed=5)
@@ -122,8 +122,8 @@ def test_the_network_never_sees_zero_padding_in_a_file_longer_than_a_segment(ton
         sep = Separator(tone_model_dir, device="cpu", chunk_seconds=chunk_seconds)
         seen = record_network_inputs(sep)
         sep.separate(mixture, sr, ["low"])
-        plan = chunking.make_plan(sr, low.shape[-1], sep.meta.audio, chunk_seconds=chunk_seconds)
-        layout = chunking.segment_layout(plan)
+        plan = chunk_plan.make_plan(sr, low.shape[-1], sep.meta.audio, chunk_seconds=chunk_seconds)
+        layout = chunk_plan.segment_layout(plan)
         assert len(seen) == len(layout)
         assert layout[-1] + plan.segment_frames == plan.total_frames  # the last segment ends with the file
         assert all(b - a <= plan.stride_frames for a, b in zip(layout, layout[1:]))
@@ -133,12 +133,12 @@ def test_the_network_never_sees_zero_padding_in_a_file_longer_than_a_segment(ton
 
 
 def test_a_file_shorter_than_a_segment_is_one_padded_segment(tone_model_dir):
-    from sgnsep import chunking
+    from sgnsep.separation import chunk_plan
 
     sep = Separator(tone_model_dir, device="cpu")
     audio = sep.meta.audio
     short = int(0.7 * audio.segment_samples / audio.sample_rate * 22050)
-    assert chunking.segment_layout(chunking.make_plan(22050, short, audio)) == [0]
+    assert chunk_plan.segment_layout(chunk_plan.make_plan(22050, short, audio)) == [0]
 
 
 
@@ -169,7 +169,7 @@ def test_a_model_with_an_input_level_separates_a_recording_the_same_at_any_level
 def test_shared_masks_never_claim_a_bin_twice_and_leave_lone_masks_alone(tone_model_dir):
     import torch
 
-    from sgnsep import frontend
+    from sgnsep.audio import frontend
 
     shared = Separator(tone_model_dir, device="cpu")
     independent = Separator(tone_model_dir, device="cpu", masks="independent")
@@ -238,13 +238,13 @@ def test_cli_masks_option_and_unknown_mode(tone_model_dir, tmp_path):
 @pytest.mark.parametrize("hops_per_window", [2, 4])
 @pytest.mark.parametrize("block_frames", [1, 7, 64, 10_000])
 def test_span_synthesis_equals_torch_istft_for_any_block_size(block_frames, hops_per_window):
-    """chunking._SpanSTFT (blocked, both channels per step, only the frames that reach the requested
+    """overlap_add._SpanSTFT (blocked, both channels per step, only the frames that reach the requested
     samples, 50 % or 75 % overlap) against torch.stft / torch.istft with the same band mask: low bins their
     own value, the rest one value per frame. 20000 samples end 32 samples after the last frame's centre, so
     the window power is well away from zero at both ends."""
     import torch
 
-    from sgnsep.chunking import _SpanSTFT
+    from sgnsep.separation.overlap_add import _SpanSTFT
 
     gen = torch.Generator().manual_seed(block_frames)
     x = torch.randn(2, 20_000, generator=gen)
@@ -286,16 +286,16 @@ def test_fast_path_equals_the_plain_reference_path(tone_model_dir, sr, channels)
 @pytest.mark.parametrize("sr,channels", [(22050, 1), (44100, 2), (48000, 2)])
 def test_fast_path_of_the_default_model_equals_the_plain_reference_path(sr, channels):
     """The default model's STFT (1024 / 256 at 11.025 kHz) and the input's coincide at 22.05 and 44.1 kHz:
-    there the chunk path maps masks by indexing instead of interpolating (chunking._model_frame_offset);
+    there the chunk path maps masks by indexing instead of interpolating (overlap_add._model_frame_offset);
     at 48 kHz it interpolates. Both against tests/reference_separation.py, one chunk and several."""
-    from sgnsep import chunking
-    from sgnsep.registry import DEFAULT_MODEL
+    from sgnsep.separation import chunk_plan, overlap_add
+    from sgnsep.models.registry import DEFAULT_MODEL
     from tests.reference_separation import reference_stems
 
     sep = Separator(DEFAULT_MODEL, device="cpu")
-    plan = chunking.make_plan(sr, sr * 30, sep.meta.audio, chunk_seconds=7.0)
+    plan = chunk_plan.make_plan(sr, sr * 30, sep.meta.audio, chunk_seconds=7.0)
     span0 = plan.n_fft_in * 3  # a span start on the input frame grid, as separate_chunk's
-    aligned = chunking._model_frame_offset(plan, span0, 0) is not None
+    aligned = overlap_add._model_frame_offset(plan, span0, 0) is not None
     assert aligned == (sr != 48000)
     low, high = tone_mix(sr, 16.3, channels, seed=sr)
     mix = low + high + 0.01 * np.random.default_rng(sr).standard_normal(low.shape).astype(np.float32)
@@ -314,8 +314,8 @@ def test_synthesis_step_one_equals_the_reference_path_too(monkeypatch):
     plain reference path, and its stems differ from the default grid's by far less than the stems themselves."""
     import functools
 
-    from sgnsep import chunking
-    from sgnsep.registry import DEFAULT_MODEL
+    from sgnsep.separation import chunk_plan
+    from sgnsep.models.registry import DEFAULT_MODEL
     from tests.reference_separation import reference_stems
 
     sr = 44100
@@ -323,7 +323,7 @@ def test_synthesis_step_one_equals_the_reference_path_too(monkeypatch):
     mix = low + high + 0.01 * np.random.default_rng(3).standard_normal(low.shape).astype(np.float32)
     classes = ["violin", "cello"]
     default = Separator(DEFAULT_MODEL, device="cpu").separate(mix, sr, classes)
-    monkeypatch.setattr(chunking, "make_plan", functools.partial(chunking.make_plan, synthesis_step=1))
+    monkeypatch.setattr(chunk_plan, "make_plan", functools.partial(chunk_plan.make_plan, synthesis_step=1))
     sep = Separator(DEFAULT_MODEL, device="cpu", chunk_seconds=4.0)
     fine = sep.separate(mix, sr, classes)
     ref = reference_stems(sep, mix, sr, classes)
@@ -375,7 +375,7 @@ def test_the_accelerator_path_gives_the_host_path_stems(tone_model_dir, tmp_path
     """On a GPU the stems are synthesised over whole spans and copied back into numpy; on the CPU over blocks of
     frames, straight into the caller's arrays. No GPU here: the accelerator path runs on the CPU by declaring the
     device's memory not the host's, and must give the same stems, in memory and in files."""
-    from sgnsep import chunking
+    from sgnsep.separation import overlap_add
 
     low, high = tone_mix(22050, 7.0, 2, seed=5)
     mix = low + high
@@ -385,22 +385,22 @@ def test_the_accelerator_path_gives_the_host_path_stems(tone_model_dir, tmp_path
     sep = Separator(tone_model_dir, device="cpu", chunk_seconds=2.0)
     runs = {}
     blocks = []
-    real_span_stft = chunking._SpanSTFT
+    real_span_stft = overlap_add._SpanSTFT
 
-    def spy(x, n_fft, hop, block_frames=chunking.SYNTHESIS_BLOCK_FRAMES):
+    def spy(x, n_fft, hop, block_frames=overlap_add.SYNTHESIS_BLOCK_FRAMES):
         blocks.append(block_frames)
         return real_span_stft(x, n_fft, hop, block_frames)
 
-    monkeypatch.setattr(chunking, "_SpanSTFT", spy)
+    monkeypatch.setattr(overlap_add, "_SpanSTFT", spy)
     for path in ("host", "accelerator"):
         if path == "accelerator":
-            monkeypatch.setattr(chunking, "host_memory", lambda device: False)
+            monkeypatch.setattr(overlap_add, "host_memory", lambda device: False)
         blocks.clear()
         in_memory = sep.separate(mix, 22050, ["low", "high"], residual=True)
         res = sep.separate_file(src, ["low", "high"], out_dir=tmp_path / path, residual=True)
         files = {n: sf.read(p, dtype="float32", always_2d=True)[0].T for n, p in res.outputs.items()}
         runs[path] = (in_memory, files)
-        assert set(blocks) == ({chunking.SYNTHESIS_BLOCK_FRAMES} if path == "host" else {None})  # the path ran
+        assert set(blocks) == ({overlap_add.SYNTHESIS_BLOCK_FRAMES} if path == "host" else {None})  # the path ran
     for name in ("low", "high", "residual"):
         for host, accelerator in zip(runs["host"], runs["accelerator"]):
             np.testing.assert_allclose(accelerator[name], host[name], atol=1e-6, rtol=0, err_msg=name)

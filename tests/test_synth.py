@@ -15,7 +15,7 @@ pretty_midi = pytest.importorskip("pretty_midi")
 sf = pytest.importorskip("soundfile")
 
 from sgnsep import synth  # noqa: E402
-from sgnsep.errors import OutputError, UsageError  # noqa: E402
+from sgnsep.core.errors import OutputError, UsageError  # noqa: E402
 
 SR = 11025
 CLASSES = ["flute", "tuba", "xylophone"]

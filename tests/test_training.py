@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from sgnsep.datasets import SolosDataset
-from sgnsep.errors import UsageError
+from sgnsep.core.errors import UsageError
 from sgnsep.training import TrainConfig, parse_overrides, train
 from tests.tone_model import CLASSES, TINY, TINY_AUDIO, tone
 
@@ -181,7 +181,7 @@ def test_cli_train_from_a_json_config(solos, tmp_path):
 
 
 def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_settings(tone_model_dir, solos, tmp_path):
-    from sgnsep.checkpoint import load_checkpoint
+    from sgnsep.models.checkpoint import load_checkpoint
     from tests.test_separate import run_cli
 
     start = load_checkpoint(tone_model_dir)
@@ -260,8 +260,8 @@ def test_warmup_and_diagnostics_columns_in_the_log(solos, tmp_path):
 def test_per_term_gradient_norms_equal_each_term_differentiated_alone():
     import math
 
-    from sgnsep.config import SGNConfig
-    from sgnsep.model import SGN, sgn_loss
+    from sgnsep.models.config import SGNConfig
+    from sgnsep.models.sgn import SGN, sgn_loss
     from sgnsep.training_diagnostics import auxiliary_gradients, parameter_groups, step_diagnostics
 
     cfg = SGNConfig(num_classes=4, unet_ngf=4, embed_dim=16, depth=1, num_heads=2, patch_size=8, unet_depth=5,
@@ -322,7 +322,7 @@ def test_cli_train_with_the_paper_settings_logs_their_diagnostics(solos, tmp_pat
 def test_validation_on_a_held_out_corpus_chooses_the_checkpoint_and_reports_both(solos, tmp_path):
     import csv
 
-    from sgnsep.checkpoint import load_checkpoint
+    from sgnsep.models.checkpoint import load_checkpoint
 
     plain = cfg_for(solos, steps_per_epoch=4, checkpoint_every=2, val_mixtures=8)
     train(plain, tmp_path / "plain")

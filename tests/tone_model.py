@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgnsep.checkpoint import CheckpointMeta, save_checkpoint
-from sgnsep.config import AudioConfig, SGNConfig
+from sgnsep.models.checkpoint import CheckpointMeta, save_checkpoint
+from sgnsep.models.config import AudioConfig, SGNConfig
 from sgnsep.mixing import make_batch
-from sgnsep.model import SGN, sgn_loss
+from sgnsep.models.sgn import SGN, sgn_loss
 
 CLASSES = ["low", "high", "hiss"]
 TINY = SGNConfig(num_classes=3, unet_ngf=8, embed_dim=16, depth=1, num_heads=2, patch_size=8, unet_depth=5)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from sgnsep.audio import frontend
-from sgnsep.errors import NothingDetectedError, UsageError
+from sgnsep.core.errors import NothingDetectedError, UsageError
 from sgnsep.audio.resampled_mono import ResampledMono
 
 DEFAULT_HOP_SECONDS = 1.0
@@ -250,7 +250,7 @@ def detect_file(separator, path: str | os.PathLike, **settings) -> PresenceTimel
 
 def detect_array(separator, audio: np.ndarray, sample_rate: int, **settings) -> PresenceTimeline:
     """Presence timeline of an in-memory signal, (samples,) or (channels, samples) at ``sample_rate``."""
-    from sgnsep.chunking import rate_problem
+    from sgnsep.audio.resample import rate_problem
 
     problem = rate_problem(int(sample_rate), separator.sample_rate)
     if problem:

@@ -27,7 +27,7 @@ import numpy as np
 
 from sgnsep.audio import audio_io
 from sgnsep.analysis.detection import embed_segments
-from sgnsep.errors import InputAudioError, UsageError
+from sgnsep.core.errors import InputAudioError, UsageError
 from sgnsep.audio.resampled_mono import ResampledMono
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,16 @@ TSNE_INSTALL_HINT = "pip install 'sgnsep[embed]'"
 
 
 @dataclass
-class Clip:
+class LabelledClip:
+    """An audio file and the model class its folder or stem name says it holds."""
+
     label: str  # the model's class name
     path: Path
 
 
 @dataclass
 class ClipSearch:
-    clips: list[Clip]
+    clips: list[LabelledClip]
     layout: str
     skipped: list[str] = field(default_factory=list)  # names of folders/stems of classes the model lacks
 
@@ -88,7 +90,7 @@ def find_clips(
                 else:
                     skipped.add(p.stem)
     clips = [
-        Clip(label, path)
+        LabelledClip(label, path)
         for label in sorted(by_class)
         for path in by_class[label][: max_per_class if max_per_class else None]
     ]
@@ -109,12 +111,12 @@ def _window_starts(total: int, segment: int, count: int) -> list[int]:
 
 def clip_embeddings(
     separator,
-    clips: Sequence[Clip],
+    clips: Sequence[LabelledClip],
     *,
     windows_per_clip: int = 4,
     batch_size: int = 16,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[Clip], np.ndarray]:
+) -> tuple[list[LabelledClip], np.ndarray]:
     """(clips kept, embeddings (N, D)): g of each clip's own class, averaged over its windows.
 
     Unreadable clips are skipped with a logged warning; if none is left that is an error.
@@ -221,7 +223,7 @@ def nearest_centroid_accuracy(vectors: np.ndarray, labels: Sequence[str]) -> dic
 class EmbeddingMap:
     """Embeddings of a folder of clips and their 2-D projection."""
 
-    clips: list[Clip]
+    clips: list[LabelledClip]
     vectors: np.ndarray  # (N, D)
     points: np.ndarray  # (N, 2)
     method: str

@@ -1,1 +1,1 @@
-"""Audio in and out: reading and writing files (soundfile), the mono model-rate view of a file, and the STFT front end with its frequency warp (paper section IV-A)."""
+"""Audio in and out: reading and writing files (soundfile), sample-rate conversion (`resample`, the one resampler), the mono model-rate view of a file, and the STFT front end with its frequency warp (paper section IV-A)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sgnsep.core.atomic_write import PartialFile
-from sgnsep.errors import InputAudioError, OutputError, UsageError
+from sgnsep.core.errors import InputAudioError, OutputError, UsageError
 from sgnsep.core.interrupts import uninterrupted
 
 # Extensions we look for when an input is a folder. libsndfile reads more; these are the common ones.

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from sgnsep.config import AudioConfig
+from sgnsep.models.config import AudioConfig
 
 
 def _window(cfg: AudioConfig, device, dtype) -> torch.Tensor:

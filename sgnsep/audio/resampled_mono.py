@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sgnsep.audio import audio_io
-from sgnsep.errors import InputAudioError
+from sgnsep.audio import audio_io, resample
+from sgnsep.core.errors import InputAudioError
 
 # Input samples of context read on each side of a block, in units of the rate ratio: well over the
 # width of torchaudio's default resampling filter (6 zero crossings).
@@ -43,10 +43,8 @@ class ResampledMono:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, rate: int) -> "ResampledMono":
-        from sgnsep.chunking import rate_problem
-
         info = audio_io.probe(path)
-        problem = rate_problem(info.sample_rate, rate)
+        problem = resample.rate_problem(info.sample_rate, rate)
         if problem:
             raise InputAudioError(
                 f"{path}: {problem}.", hint="Resample it to a usual rate (e.g. 44100 or 48000 Hz) first."
@@ -84,10 +82,7 @@ class ResampledMono:
         b = min(self.total_input, -(-stop * self.input_rate // self.rate) + context)
         block = self.read_input(a, b)
         mono = torch.from_numpy(np.ascontiguousarray(block.mean(axis=0), dtype=np.float32))
-        if self.input_rate != self.rate:
-            import torchaudio.functional as AF
-
-            mono = AF.resample(mono, self.input_rate, self.rate)
+        mono = resample.resample(mono, self.input_rate, self.rate)
         mono = mono.numpy()
         offset = first_period * period_out  # model-rate index of mono[0]
         lo, hi = start - offset, min(stop, self.total) - offset

@@ -21,7 +21,7 @@ import socket
 from pathlib import Path
 from typing import Iterable
 
-from sgnsep.errors import OutputError
+from sgnsep.core.errors import OutputError
 from sgnsep.core.interrupts import uninterrupted
 
 # A 4-hex tag of this machine's name: a folder on a network file system may hold temporary files of writers

@@ -1,13 +1,13 @@
 """Typed bounds of every setting, checked before anything is allocated or built.
 
 A model's ``config.json``, a training config file, ``--set key=value`` and the CLI's options all end up as
-values of :class:`sgnsep.config.SGNConfig`, :class:`sgnsep.config.AudioConfig` and
+values of :class:`sgnsep.models.config.SGNConfig`, :class:`sgnsep.models.config.AudioConfig` and
 :class:`sgnsep.training.TrainConfig`. Without bounds an absurd value fails late and obscurely: ``num_heads 0``
 as a ZeroDivisionError, ``unet_ngf 1e9`` as a MemoryError after a minute, ``hop_length 0`` in C++ frames,
 ``checkpoint_every 0`` as a run that claims checkpoints it never wrote. Here each setting has a type and a
 range, and :func:`check` names the first one outside it in one line (the setting, the value, the range), raised
-as the error class the caller gives: :class:`~sgnsep.errors.ModelError` (exit 5) for a model file,
-:class:`~sgnsep.errors.UsageError` (exit 2) for options.
+as the error class the caller gives: :class:`~sgnsep.core.errors.ModelError` (exit 5) for a model file,
+:class:`~sgnsep.core.errors.UsageError` (exit 2) for options.
 
 Bounds are wide: they exclude what cannot work (zero, negative, NaN, not an integer) and sizes no machine runs
 (more than :data:`MAX_PARAMETERS` weights), not unusual choices. Settings that depend on each other (the U-Net's
@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sgnsep.errors import SgnsepError
+from sgnsep.core.errors import SgnsepError
 
 #: Weights a model may have: 1e9 float32 weights are 4 GB, far above any sgnsep model (the default has 33M).
 MAX_PARAMETERS = 1_000_000_000
@@ -93,7 +93,7 @@ def _f(lo, hi=None, *, open_lo=False, open_hi=False, none=False) -> Bound:
     return Bound(float, lo, hi, open_lo=open_lo, open_hi=open_hi, none=none)
 
 
-#: SGNConfig (sgnsep/config.py). String choices are checked there (``__post_init__``).
+#: SGNConfig (sgnsep/models/config.py). String choices are checked there (``__post_init__``).
 MODEL: dict[str, Bound] = {
     "num_classes": _i(1, 100_000),
     "patch_size": _i(1, 4096),
@@ -113,7 +113,7 @@ MODEL: dict[str, Bound] = {
     "assignment_loss_weight": _f(0, 1e6),
 }
 
-#: AudioConfig (sgnsep/config.py).
+#: AudioConfig (sgnsep/models/config.py).
 AUDIO: dict[str, Bound] = {
     "sample_rate": _i(1000, 768_000),
     "segment_samples": _i(16, 1 << 26),

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sgnsep.errors import OutputError
+from sgnsep.core.errors import OutputError
 from sgnsep.core.interrupts import uninterrupted
 
 try:

@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from sgnsep.audio import audio_io, frontend
+from sgnsep.audio import audio_io, frontend, resample
 from sgnsep.core.atomic_write import write_text_atomic
-from sgnsep.config import AudioConfig
-from sgnsep.errors import InputAudioError, UsageError
-from sgnsep.metrics import evaluate_sources
+from sgnsep.models.config import AudioConfig
+from sgnsep.core.errors import InputAudioError, UsageError
+from sgnsep.evaluation.metrics import evaluate_sources
 
 METRICS = ("sdr", "sir", "sar", "si-sdr")
 BASELINES = ("mixture", "oracle-ibm", "oracle-irm")
@@ -52,18 +51,13 @@ class Example:
 
 def _to_model_rate(data: np.ndarray, rate: int, target: int) -> np.ndarray:
     mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=0, keepdims=True), dtype=np.float32))
-    if rate != target:
-        import torchaudio.functional as AF
-
-        mono = AF.resample(mono, rate, target)
-    return mono[0].numpy()
+    return resample.resample(mono, rate, target)[0].numpy()
 
 
 def _load_at_model_rate(path: Path, target: int) -> np.ndarray:
-    from sgnsep.chunking import rate_problem
 
     data, rate = audio_io.read_audio(path)
-    problem = rate_problem(rate, target)
+    problem = resample.rate_problem(rate, target)
     if problem:
         raise InputAudioError(f"{path}: {problem}.", hint="Resample it to a usual rate (e.g. 44100 Hz) first.")
     return _to_model_rate(data, rate, target)

@@ -1,1 +1,1 @@
-"""The networks: the architecture baselines SGN is compared with (U-Net, Conditioned U-Net), checkpoints (safetensors weights and a JSON config, never pickle) and the registry of named models."""
+"""The networks: SGN (`sgn`, the paper's section III), the Sound of Pixels U-Net it builds on (`unet`), the baselines it is compared with (`baselines`: U-Net with class heads, Conditioned U-Net), their settings (`config`), checkpoints (safetensors weights and a JSON config, never pickle) and the registry of named models."""

@@ -9,12 +9,12 @@ exactly SGN's recipe and `separate` / `eval` run them unchanged:
 - ``cunet`` (:class:`ConditionedUNet`): the label-conditioned U-Net of the Conditioned U-Net paper
   (Slizovskaia, Haro & Gomez, section 3.2.1): a control network turns the class label vector into FiLM
   parameters (eq. 8) that scale and shift U-Net activations (eq. 9); where and how is set by the
-  ``cunet_*`` fields of :class:`~sgnsep.config.SGNConfig`.
+  ``cunet_*`` fields of :class:`~sgnsep.models.config.SGNConfig`.
 
 Both take SGN's input, the (B, 1, H, T) log-magnitude warped spectrogram, and honour SGN's contract:
 ``forward(x, classes)`` with classes (N,) or (B, N) long, any order, duplicates allowed, returns an output
 whose ``mask_logits`` is (B, N, H, T) for those classes. Neither has class tokens or a presence head, so
-their outputs carry ``class_logits = presence_logits = None`` and :func:`sgnsep.model.sgn_loss` reduces
+their outputs carry ``class_logits = presence_logits = None`` and :func:`sgnsep.models.sgn.sgn_loss` reduces
 to the reconstruction term (eq. 8).
 """
 
@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sgnsep.config import SGNConfig
-from sgnsep.model import UNet, per_item_conv2d
+from sgnsep.models.config import SGNConfig
+from sgnsep.models.unet import UNet, per_item_conv2d
 
 
 @dataclass
@@ -48,7 +48,7 @@ def selected_output_channels(conv: nn.Conv2d, h: torch.Tensor, classes: torch.Te
 
     A convolution's output channel c depends only on row c of its weight and bias, so the requested rows
     are gathered and the others never computed: the cost at full resolution is N maps, not C (the same
-    fold as :meth:`sgnsep.model.SGN.mask_logits`). h (B, K, H, T); classes (N,) or (B, N) -> (B, N, H, T).
+    fold as :meth:`sgnsep.models.sgn.SGN.mask_logits`). h (B, K, H, T); classes (N,) or (B, N) -> (B, N, H, T).
     """
     if classes.dim() == 1:  # the same classes for every item: one ordinary convolution
         return F.conv2d(h, conv.weight[classes], conv.bias[classes], padding=conv.padding)
@@ -144,7 +144,7 @@ class ConditionedUNet(nn.Module):
         """The U-Net's features (input of its output convolution) under FiLM from ``labels``.
 
         x (B, 1, H, T); labels (B * R, C), R label vectors per mixture, in mixture-major order ->
-        (B * R, K, H, T). Follows :meth:`sgnsep.model.UNet.features` step for step (tested equal when
+        (B * R, K, H, T). Follows :meth:`sgnsep.models.unet.UNet.features` step for step (tested equal when
         FiLM is the identity).
         """
         unet = self.unet

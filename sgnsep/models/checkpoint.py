@@ -19,8 +19,8 @@ import torch
 from sgnsep._version import __version__
 from sgnsep.core.atomic_write import write_bytes_atomic
 from sgnsep.core.bounds import MAX_PARAMETERS, check_audio
-from sgnsep.config import AudioConfig, SGNConfig, dataclass_from_dict, saved_sgn_config, to_dict
-from sgnsep.errors import ModelError, SgnsepError
+from sgnsep.models.config import AudioConfig, SGNConfig, dataclass_from_dict, saved_sgn_config, to_dict
+from sgnsep.core.errors import ModelError, SgnsepError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -174,7 +174,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-# The networks a checkpoint can hold: SGN (sgnsep/model.py) and the paper's baselines (sgnsep/baselines.py).
+# The networks a checkpoint can hold: SGN (sgnsep/models/sgn.py) and the paper's baselines (sgnsep/baselines.py).
 # All take the same input and config and share the output contract, so everything downstream is the same.
 ARCHITECTURES = ("sgn", "cunet", "unet")
 
@@ -192,7 +192,7 @@ def check_architecture(architecture: Any, *, where: str) -> str:
 def build_network(architecture: str, cfg: SGNConfig, input_size: int) -> torch.nn.Module:
     """A freshly initialised network of ``architecture`` for the model config ``cfg``."""
     from sgnsep.models.baselines import ClassHeadUNet, ConditionedUNet
-    from sgnsep.model import SGN
+    from sgnsep.models.sgn import SGN
 
     networks = {"sgn": SGN, "cunet": ConditionedUNet, "unet": ClassHeadUNet}
     return networks[check_architecture(architecture, where="model config")](cfg, input_size=input_size)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sgnsep.errors import ModelError
+from sgnsep.core.errors import ModelError
 
 PACKAGED_DIR = Path(__file__).parent.parent / "pretrained"
 

@@ -26,8 +26,8 @@ import torch
 from sgnsep.audio import frontend
 from sgnsep._version import __version__
 from sgnsep.core.atomic_write import write_bytes_atomic
-from sgnsep.config import AudioConfig
-from sgnsep.errors import UsageError
+from sgnsep.models.config import AudioConfig
+from sgnsep.core.errors import UsageError
 from sgnsep.audio.resampled_mono import ResampledMono
 
 INSTALL_HINT = "pip install 'sgnsep[plot]'"

@@ -1,1 +1,1 @@
-"""Separating a recording: the Separator API (masks per requested class, streamed in chunks), the separation job behind `sgnsep separate` (files, folders, outputs) and the remix of stems with gains."""
+"""Separating a recording: the Separator API, how a file is cut into segments and chunks (`chunk_plan`), one chunk through the model and its masks applied at the input's rate (`overlap_add`), the separation job behind `sgnsep separate` (files, folders, outputs) and the remix of stems with gains."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sgnsep.audio import audio_io
-from sgnsep.errors import InputAudioError, UsageError
+from sgnsep.core.errors import InputAudioError, UsageError
 
 REMIX = "remix"
 MAX_GAIN_DB = 40.0  # a larger boost is surely a typo; -inf (or "mute") silences a stem

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sgnsep.errors import OutputError, UsageError
+from sgnsep.core.errors import OutputError, UsageError
 from sgnsep.core.interrupts import uninterrupted
 from sgnsep.separation.separator import DEFAULT_TEMPLATE, RESIDUAL, FileResult
 

@@ -21,14 +21,14 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from sgnsep import chunking
-from sgnsep.audio import audio_io
+from sgnsep.audio import audio_io, resample
 from sgnsep.core.atomic_write import PARTIAL_EXTRA, NewOutputs
 from sgnsep.models.checkpoint import load_checkpoint
-from sgnsep.errors import DeviceError, InputAudioError, OutputError, UsageError
+from sgnsep.core.errors import DeviceError, InputAudioError, OutputError, UsageError
 from sgnsep.core.interrupts import uninterrupted
-from sgnsep.model import use_channels_last
+from sgnsep.models.unet import use_channels_last
 from sgnsep.models.registry import DEFAULT_MODEL, resolve_model
+from sgnsep.separation import chunk_plan, overlap_add
 
 RESIDUAL = "residual"
 MASK_MODES = ("shared", "independent", "complete")
@@ -184,7 +184,7 @@ class Separator:
         self.sha256 = loaded.sha256
         self.model = loaded.model.to(self.device).eval()
         if self.device.type == "cpu":
-            use_channels_last(self.model)  # faster U-Net on CPU, same results (sgnsep/model.py)
+            use_channels_last(self.model)  # faster U-Net on CPU, same results (sgnsep/models/sgn.py)
         self.overlap = overlap
         self.chunk_seconds = chunk_seconds
         self.batch_size = batch_size
@@ -250,7 +250,7 @@ class Separator:
 
     # --- core -------------------------------------------------------------------------------------
 
-    def _mask_fn(self, class_idx: list[int]) -> chunking.MaskFn:
+    def _mask_fn(self, class_idx: list[int]) -> overlap_add.MaskFn:
         classes = torch.tensor(class_idx, device=self.device)
         mode = self.masks
 
@@ -289,7 +289,7 @@ class Separator:
         yielded stems are views of it. Without, the stems and the residual are views of buffers reused for
         every chunk: use them before asking for the next chunk.
         """
-        plan = chunking.make_plan(
+        plan = chunk_plan.make_plan(
             sample_rate, total, self.meta.audio, overlap=self.overlap, chunk_seconds=self.chunk_seconds
         )
         mask_fn = self._mask_fn(class_idx)
@@ -313,8 +313,8 @@ class Separator:
             if tensor.shape[-1] < min_len:
                 tensor = torch.nn.functional.pad(tensor, (0, min_len - tensor.shape[-1]))
             stems = out[..., : keep_stop - keep_start] if reuse else out[..., keep_start:keep_stop]
-            on_device = torch.from_numpy(stems) if chunking.host_memory(self.device) else None
-            result = chunking.separate_chunk(
+            on_device = torch.from_numpy(stems) if overlap_add.host_memory(self.device) else None
+            result = overlap_add.separate_chunk(
                 tensor, read_start, plan, mask_fn, len(class_idx), (keep_start, keep_stop), self.batch_size,
                 out=on_device, segment_masks=segment_masks,
             )
@@ -357,7 +357,7 @@ class Separator:
             raise UsageError("audio holds NaN or infinite values.")
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
             raise UsageError(f"sample_rate must be a positive integer, got {sample_rate!r}.")
-        problem = chunking.rate_problem(int(sample_rate), self.sample_rate)
+        problem = resample.rate_problem(int(sample_rate), self.sample_rate)
         if problem:
             raise UsageError(f"The audio cannot be separated: {problem}.", hint="Resample it to e.g. 44100 Hz first.")
         stems = np.empty((len(class_idx), *array.shape), dtype=np.float32)
@@ -422,7 +422,7 @@ class Separator:
         ext = ext.lower().lstrip(".")  # "--ext .WAV" names files low.wav, not low..WAV
         fmt, subtype = audio_io.resolve_format(ext, bit_depth or audio_io.default_bit_depth(ext))
         info = audio_io.probe(path)
-        problem = chunking.rate_problem(info.sample_rate, self.sample_rate)
+        problem = resample.rate_problem(info.sample_rate, self.sample_rate)
         if problem:
             raise InputAudioError(
                 f"{path}: {problem}.", hint="Resample it to a usual rate (e.g. 44100 or 48000 Hz) first."
