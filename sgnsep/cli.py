@@ -542,31 +542,9 @@ def embed(
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ):
-    from sgnsep.models.checkpoint import WEIGHTS_NAME, read_meta
-    from sgnsep.models.registry import DEFAULT_MODEL, REGISTRY
+    from sgnsep.models.registry import describe_models
 
-    rows = []
-    for entry in REGISTRY.values():
-        folder = entry.packaged_folder
-        packaged = (folder / WEIGHTS_NAME).is_file()
-        row = {
-            "name": entry.name,
-            "default": entry.name == DEFAULT_MODEL,
-            "source": f"packaged ({folder})" if packaged else f"hub {entry.repo_id}@{entry.revision}",
-            "description": entry.description,
-            "classes": None,
-            "sample_rate": None,
-            "size_mb": None,
-        }
-        if packaged:
-            try:
-                meta = read_meta(folder)
-                row["classes"] = meta.classes
-                row["sample_rate"] = meta.audio.sample_rate
-                row["size_mb"] = round((folder / WEIGHTS_NAME).stat().st_size / 1e6, 2)
-            except SgnsepError as e:
-                row["description"] += f" (unreadable: {e.message})"
-        rows.append(row)
+    rows = describe_models()
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return

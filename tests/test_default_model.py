@@ -43,3 +43,20 @@ def test_readme_first_command_separates_the_example_offline(tmp_path):
         )
     # The measured improvement is in weights.md; this floor only catches a broken model or pipeline.
     assert min(snrs.values()) > 1.0, snrs
+
+
+def test_describe_models_is_what_the_models_command_prints():
+    import json
+
+    from sgnsep.models.checkpoint import read_meta
+    from sgnsep.models.registry import describe_models
+
+    rows = describe_models()
+    default = next(r for r in rows if r["name"] == DEFAULT_MODEL)
+    meta = read_meta(REGISTRY[DEFAULT_MODEL].packaged_folder)
+    assert default["default"] and default["source"].startswith("packaged (")
+    assert default["classes"] == meta.classes and default["sample_rate"] == meta.audio.sample_rate
+    assert 0 < default["size_mb"] < 100
+    r = run_cli("models", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == rows

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sgnsep.core.errors import ModelError
+from sgnsep.core.errors import ModelError, SgnsepError
 
 PACKAGED_DIR = Path(__file__).parent.parent / "pretrained"
 
@@ -39,6 +39,39 @@ REGISTRY: dict[str, ModelEntry] = {
     ]
 }
 DEFAULT_MODEL = "sgn-gm-small"
+
+
+def describe_models() -> list[dict]:
+    """One row per registered model, as `sgnsep models --json` prints it: ``name``, ``default``, ``source``
+    ("packaged (<folder>)" or "hub <repo>@<revision>"), ``description``, and for a packaged model its
+    ``classes``, ``sample_rate`` and ``size_mb`` (None for a model fetched on first use). A packaged model
+    whose config cannot be read is listed with the reason appended to its description."""
+    from sgnsep.models.checkpoint import WEIGHTS_NAME, read_meta
+
+    rows = []
+    for entry in REGISTRY.values():
+        folder = entry.packaged_folder
+        packaged = (folder / WEIGHTS_NAME).is_file()
+        row = {
+            "name": entry.name,
+            "default": entry.name == DEFAULT_MODEL,
+            "source": f"packaged ({folder})" if packaged else f"hub {entry.repo_id}@{entry.revision}",
+            "description": entry.description,
+            "classes": None,
+            "sample_rate": None,
+            "size_mb": None,
+        }
+        if packaged:
+            try:
+                meta = read_meta(folder)
+                row["classes"] = meta.classes
+                row["sample_rate"] = meta.audio.sample_rate
+                row["size_mb"] = round((folder / WEIGHTS_NAME).stat().st_size / 1e6, 2)
+            except SgnsepError as e:
+                row["description"] += f" (unreadable: {e.message})"
+        rows.append(row)
+    return rows
+
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
