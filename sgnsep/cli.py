@@ -663,7 +663,7 @@ def eval_command(
         if dataset == "solos":
             info.update(num_sources=num_sources, seed=seed, split=split, segment_samples=sep.meta.audio.segment_samples)
         else:
-            from sgnsep.datasets import music_corpus_tracks
+            from sgnsep.datasets.folders import music_corpus_tracks
 
             if music_corpus_tracks(data_dir):
                 info["split"] = split
@@ -785,7 +785,8 @@ def train(
     try:
         if max_steps is not None and max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, got {max_steps}.")
-        from sgnsep.datasets import DATASETS, data_root
+        from sgnsep.datasets.catalog import data_root
+        from sgnsep.datasets.registry import DATASETS
 
         render_synth = dataset == "synth"
         if render_synth:

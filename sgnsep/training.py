@@ -34,7 +34,8 @@ from sgnsep._version import __version__
 from sgnsep.core.atomic_write import remove_stale_partials, write_bytes_atomic
 from sgnsep.models.checkpoint import CheckpointMeta, build_network, check_architecture, dry_run, save_checkpoint
 from sgnsep.models.config import AudioConfig, SGNConfig, dataclass_from_dict
-from sgnsep.datasets import load_dataset, sample_mixture
+from sgnsep.datasets.registry import load_dataset
+from sgnsep.datasets.sampling import sample_mixture
 from sgnsep.core.errors import OutputError, SgnsepError, UsageError
 from sgnsep.mixing import make_batch
 from sgnsep.models.sgn import sgn_loss
@@ -97,7 +98,7 @@ class TrainConfig:
     # MUSDB18 layouts; see sgnsep.datasets.sample_mixture). 0: every mixture pairs random clips, as the
     # paper's mix-and-separate does.
     coherent: float = 0.0
-    # Harder training mixtures (sgnsep/mixture_draws.py), training mixtures only (validation stays at equal
+    # Harder training mixtures (sgnsep/datasets/mixture_draws.py), training mixtures only (validation stays at equal
     # levels and uniform classes, so runs with different settings are scored alike). level_range_db: the
     # level of each source relative to the first is uniform in +-this many dB (12: relative levels from -12
     # to +12 dB; 0: equal levels, the paper's mix-and-separate). hard_pairs: the probability that a mixture
@@ -167,7 +168,7 @@ def config_from_dict(data: dict[str, Any], *, where: str) -> TrainConfig:
                          hint="Name the validation corpus with val_data_dir (--set val_data_dir=DIR).")
     if not 0.0 <= cfg.coherent <= 1.0:
         raise UsageError(f"{where}: coherent must be between 0 and 1, got {cfg.coherent}.")
-    from sgnsep.mixture_draws import parse_pairs
+    from sgnsep.datasets.mixture_draws import parse_pairs
 
     parse_pairs(cfg.hard_pair_classes, where=f"{where}: hard_pair_classes")
     check_architecture(cfg.architecture, where=where)
@@ -635,7 +636,7 @@ def _train(cfg, run_dir, resume, overwrite, device, name, on_step, max_steps, di
     )
     classes = train_set.classes
     if cfg.hard_pairs > 0 and cfg.hard_pair_classes:  # the default pairs may name classes a dataset lacks
-        from sgnsep.mixture_draws import parse_pairs
+        from sgnsep.datasets.mixture_draws import parse_pairs
 
         unknown = sorted({c for pair in parse_pairs(cfg.hard_pair_classes) for c in pair} - set(classes))
         if unknown:

@@ -1,5 +1,5 @@
 """The music corpus (`sgnsep data music`): scores, performance, effects, manifest, splits, and the harder
-training mixtures of sgnsep.datasets / sgnsep.mixture_draws. Rendered from pretty_midi's TimGM6mb.sf2 only,
+training mixtures of sgnsep.datasets / sgnsep.datasets.mixture_draws. Rendered from pretty_midi's TimGM6mb.sf2 only,
 a few seconds of audio per corpus."""
 
 from __future__ import annotations

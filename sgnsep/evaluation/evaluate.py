@@ -80,7 +80,8 @@ def stems_examples(
     have no splits and every track is used. ``num_sources``: only the tracks of exactly that many stems, all
     of them evaluated (so the mixture holds nothing else).
     """
-    from sgnsep.datasets import SPLITS, music_corpus_tracks
+    from sgnsep.datasets.folders import music_corpus_tracks
+    from sgnsep.datasets.splits import SPLITS
 
     tracks = [p for p in audio_io.list_folder(root) if p.is_dir()]
     if not tracks:
@@ -143,7 +144,8 @@ def solos_examples(
 ) -> Iterator[Example]:
     """Solo recordings ``root/<class>/*.wav`` mixed as in the paper: N distinct classes, each scaled by 1/N,
     65535-sample segments, drawn deterministically from ``seed``."""
-    from sgnsep.datasets import SolosDataset, sample_mixture
+    from sgnsep.datasets.folders import SolosDataset
+    from sgnsep.datasets.sampling import sample_mixture
 
     folders = {p.name for p in audio_io.list_folder(root) if p.is_dir()}
     classes = [c for c in model_classes if c in folders and (not sources or c in sources)]
