@@ -44,7 +44,7 @@ def render(folder: Path, family: str, args) -> None:
 
 def track_kinds(folder: Path) -> dict[str, str]:
     """Track -> "polyphonic" (parts of a polyphonic piece) or "unison" (a folk tune played by several
-    instruments in unison or octaves, sgnsep.music_corpus: the same notes in one register)."""
+    instruments in unison or octaves, sgnsep.synth.music_corpus: the same notes in one register)."""
     meta = json.loads((folder / "metadata.json").read_text())
     return {t["track_id"]: "unison" if t["group"] == "folk" else "polyphonic" for t in meta["tracks"]}
 

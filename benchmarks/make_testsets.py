@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sgnsep import synth  # noqa: E402
+from sgnsep.synth import chorale_stems, corpus_files, instruments
 from sgnsep.core.errors import SgnsepError  # noqa: E402
 
 SETS = (("chorales-2src", 2), ("chorales-3src", 3))
@@ -39,8 +39,8 @@ def _remove_previous(out: Path) -> None:
     if not meta.is_file():
         return
     manifest = json.loads(meta.read_text())
-    if manifest.get("format") != synth.STEMS_FORMAT:
-        raise SystemExit(f"{meta} is not a {synth.STEMS_FORMAT} set; not deleting anything.")
+    if manifest.get("format") != corpus_files.STEMS_FORMAT:
+        raise SystemExit(f"{meta} is not a {corpus_files.STEMS_FORMAT} set; not deleting anything.")
     for track in manifest.get("tracks", []):
         for stem in track["stems"].values():
             (out / stem["path"]).unlink(missing_ok=True)
@@ -55,14 +55,14 @@ def _size(root: Path) -> int:
 
 
 def _render(out: Path, num_sources: int, args: argparse.Namespace) -> dict:
-    return synth.render_chorale_stems(
+    return chorale_stems.render_chorale_stems(
         out,
         tracks=args.tracks,
         num_sources=num_sources,
         seconds=args.seconds,
         sample_rate=args.sample_rate,
         seed=args.seed,
-        classes=list(synth.INSTRUMENTS),
+        classes=list(instruments.INSTRUMENTS),
         split="test",
         subtype="PCM_16",
         fmt="flac",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from sgnsep import music_corpus, score_library, soundfont_presets, synth  # noqa: E402
+from sgnsep.synth import instruments, music_corpus, score_library, scores, soundfont_presets  # noqa: E402
 
 
 def _timed(fn, *args, **kw):
@@ -45,8 +45,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "scores"
         resolved = soundfont_presets.resolve_soundfonts(fonts)
-        _, setup_cpu, _ = _timed(lambda: (score_library.list_pieces(), synth.chorale_ids(),
-                                          soundfont_presets.usable_presets(resolved, synth._resolve_classes(None), 11025)))
+        _, setup_cpu, _ = _timed(lambda: (score_library.list_pieces(), scores.chorale_ids(),
+                                          soundfont_presets.usable_presets(resolved, instruments.resolve_classes(None), 11025)))
         parse_cpu = [0.0]
         real_load = score_library.load_piece
 

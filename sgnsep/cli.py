@@ -821,9 +821,9 @@ def train(
                 if not (data_dir / "metadata.json").is_file():
                     err.print(f"Rendering the offline instrument corpus into {escape(str(data_dir))} (once; "
                               "about a minute)...")
-                    from sgnsep import synth
+                    from sgnsep.synth import solos
 
-                    synth.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
+                    solos.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
         dev = resolve_device(device)
         with Progress(
             TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[info]}"),
@@ -874,11 +874,11 @@ def data_synth(
     ] = False,
 ):
     try:
-        from sgnsep import synth
+        from sgnsep.synth import solos
     except ImportError as exc:
         _fail(_synth_extra_missing("synth", exc))
     try:
-        manifest = synth.synthesize_corpus(
+        manifest = solos.synthesize_corpus(
             out_dir,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             soundfonts=[s.strip() for s in soundfonts.split(",")] if soundfonts else None,
@@ -917,13 +917,13 @@ def data_chorales(
     ] = False,
 ):
     try:
-        from sgnsep import synth
+        from sgnsep.synth import chorale_stems
     except ImportError as exc:
         _fail(_synth_extra_missing("chorales", exc))
     try:
         if not 1 <= voices <= 4:
             raise UsageError(f"--voices must be between 1 and 4 (a chorale has four voices), got {voices}.")
-        manifest = synth.render_chorale_stems(
+        manifest = chorale_stems.render_chorale_stems(
             out_dir, tracks=tracks, num_sources=voices, seconds=seconds, sample_rate=sample_rate, seed=seed,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             soundfonts=[s.strip() for s in soundfonts.split(",")] if soundfonts else None,
@@ -962,7 +962,7 @@ def data_music(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a music corpus already in --out.")] = False,
 ):
     try:
-        from sgnsep import music_corpus
+        from sgnsep.synth import music_corpus
     except ImportError as exc:
         _fail(_synth_extra_missing("music", exc))
     shown = [0]

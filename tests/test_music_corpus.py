@@ -18,7 +18,11 @@ pytest.importorskip("music21")
 pretty_midi = pytest.importorskip("pretty_midi")
 sf = pytest.importorskip("soundfile")
 
-from sgnsep import datasets, mixture_draws, music_corpus, performance, score_library, stem_effects, synth  # noqa: E402
+from sgnsep import datasets  # noqa: E402
+from sgnsep.datasets import mixture_draws, splits  # noqa: E402
+from sgnsep.synth import (  # noqa: E402
+    instruments, loudness, music_corpus, performance, render, score_library, scores, stem_effects,
+)
 from sgnsep.datasets import load_dataset, sample_mixture  # noqa: E402
 from sgnsep.core.errors import OutputError, UsageError  # noqa: E402
 
@@ -67,7 +71,7 @@ def test_manifest_matches_the_files(corpus):
             assert stem["path"] == f"{track['track_id']}/{cls}.wav" and stem["class"] == cls
             audio, rate = sf.read(out / stem["path"], dtype="float64")
             assert rate == SR and len(audio) == round(track["seconds"] * SR) == round(stem["seconds"] * SR)
-            assert abs(synth.active_loudness_db(audio, SR) - stem["loudness_after_db"]) < 0.05
+            assert abs(loudness.active_loudness_db(audio, SR) - stem["loudness_after_db"]) < 0.05
             for key in ("preset", "transposition", "performance", "effects", "pitch_range", "register"):
                 assert key in stem
             assert set(stem["effects"]) >= {"eq", "reverb", "noise", "gain_db"}
@@ -95,8 +99,8 @@ def test_parts_stay_inside_the_ranges_of_their_presets(corpus):
                       if (p["bank"], p["program"]) == (stem["preset"]["bank"], stem["preset"]["program"])]
             lo, hi = ranges[0]
             assert lo <= stem["pitch_range"][0] <= stem["pitch_range"][1] <= hi
-            assert synth.INSTRUMENTS[cls].low <= stem["pitch_range"][0]
-            assert stem["pitch_range"][1] <= synth.INSTRUMENTS[cls].high
+            assert instruments.INSTRUMENTS[cls].low <= stem["pitch_range"][0]
+            assert stem["pitch_range"][1] <= instruments.INSTRUMENTS[cls].high
 
 
 # --- scores and splits -----------------------------------------------------------------------------------
@@ -124,8 +128,8 @@ def test_string_quartets_are_refused_by_path(tmp_path, monkeypatch):
 
 def test_splits_are_disjoint_by_work():
     pieces = score_library.list_pieces()
-    chorales = frozenset(synth.chorale_ids())
-    fractions = dict(synth.DEFAULT_SPLIT_FRACTIONS)
+    chorales = frozenset(scores.chorale_ids())
+    fractions = dict(splits.DEFAULT_SPLIT_FRACTIONS)
     keys = {p.id: score_library.work_key(p, chorales) for p in pieces}
     # Palestrina's movements go with their mass; a Bach chorale keeps the split of sgnsep.synth's corpora.
     masses = {}
@@ -137,16 +141,16 @@ def test_splits_are_disjoint_by_work():
     assert len(bach) > 300
     for p in bach[:50]:
         cid = p.rel.rsplit(".", 1)[0]
-        assert score_library.piece_split(keys[p.id], fractions) == synth._chorale_split(cid, fractions)
-    splits = [score_library.piece_split(k, fractions) for k in set(keys.values())]
-    share = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
+        assert splits.piece_split(keys[p.id], fractions) == splits.chorale_split(cid, fractions)
+    assigned = [splits.piece_split(k, fractions) for k in set(keys.values())]
+    share = {s: assigned.count(s) / len(assigned) for s in ("train", "val", "test")}
     assert 0.75 < share["train"] < 0.85 and 0.07 < share["test"] < 0.13
 
 
 def test_the_stems_loader_takes_each_tracks_split_from_the_manifest(corpus, tmp_path):
     out, manifest, _ = corpus
     for track in manifest["tracks"]:
-        assert track["split"] == score_library.piece_split(track["work"], manifest["split_fractions"])
+        assert track["split"] == splits.piece_split(track["work"], manifest["split_fractions"])
     # Six tracks whose manifest splits differ from what the track-name hash would give them.
     root = tmp_path / "stems"
     tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(SR) / SR)
@@ -176,7 +180,7 @@ def test_only_splits_renders_held_out_pieces_that_keep_their_split(corpus, tmp_p
     assert held["skipped"]["other_split_attempts"] > 0  # most pieces are training pieces, drawn and left out
     assert held["arguments"]["only_splits"] == ["val", "test"] and "--only-splits val,test" in held["command"]
     for t in held["tracks"]:  # the split is the piece's, as a full corpus of the same fractions gives it
-        assert t["split"] == score_library.piece_split(t["work"], held["split_fractions"]) != "train"
+        assert t["split"] == splits.piece_split(t["work"], held["split_fractions"]) != "train"
     with pytest.raises(UsageError, match="no usable train clips"):
         load_dataset("stems", tmp_path / "held", split="train", sample_rate=SR, min_samples=1024)
     for bad in (["training"], [], ["val", "nosuch"]):
@@ -203,24 +207,24 @@ def _pitch_track(x: np.ndarray, sr: int) -> np.ndarray:
 
 
 def test_vibrato_moves_the_pitch_and_a_swell_shapes_the_envelope(timgm):
-    note = [synth.Note(69, 0.0, 3.0, 100)]
-    flat = synth.render_notes(timgm, 73, note, SR, seconds=3.0)  # flute
+    note = [scores.Note(69, 0.0, 3.0, 100)]
+    flat = render.render_notes(timgm, 73, note, SR, seconds=3.0)  # flute
     bends = [(0.0, 3.0, 0.0, 0.03)]
     vib = performance._controls(bends, [0.0], [0.0], 3.0, 40.0, 5.5, 0.1, lambda t: 0.0 * t, 0.0)
-    wobbly = synth.render_notes(timgm, 73, note, SR, seconds=3.0, controls=vib)
+    wobbly = render.render_notes(timgm, 73, note, SR, seconds=3.0, controls=vib)
     steady, moving = _pitch_track(flat, SR), _pitch_track(wobbly, SR)
     cents = lambda f: 1200 * np.log2(f / np.median(f))  # noqa: E731
     assert np.std(cents(steady)) < 3.0 and np.std(cents(moving)) > 3 * max(np.std(cents(steady)), 2.0)
 
     swell = performance._swell_controls([(0.0, 3.0, 0.5)], 10.0)
-    shaped = synth.render_notes(timgm, 73, note, SR, seconds=3.0, controls=swell)
+    shaped = render.render_notes(timgm, 73, note, SR, seconds=3.0, controls=swell)
     env = lambda x, a, b: 10 * np.log10(np.mean(x[int(a * SR) : int(b * SR)] ** 2))  # noqa: E731
     rise_flat = env(flat, 1.3, 1.7) - env(flat, 0.1, 0.4)
     rise_swell = env(shaped, 1.3, 1.7) - env(shaped, 0.1, 0.4)
     assert rise_swell - rise_flat > 4.0  # about 10 dB of swell, less what the envelope already does
     # The level law cc_for_db inverts was measured on FluidR3; check it on this soundfont too.
     down = [(0.0, "cc", 11, performance.cc_for_db(-12.0) >> 7), (0.0, "cc", 43, performance.cc_for_db(-12.0) & 127)]
-    quiet = synth.render_notes(timgm, 73, note, SR, seconds=3.0, controls=down)
+    quiet = render.render_notes(timgm, 73, note, SR, seconds=3.0, controls=down)
     assert env(quiet, 0.5, 2.5) - env(flat, 0.5, 2.5) == pytest.approx(-12.0, abs=1.5)
 
 

@@ -14,7 +14,10 @@ pytest.importorskip("music21")
 pretty_midi = pytest.importorskip("pretty_midi")
 sf = pytest.importorskip("soundfile")
 
-from sgnsep import synth  # noqa: E402
+from sgnsep.datasets import splits  # noqa: E402
+from sgnsep.synth import (  # noqa: E402
+    chorale_stems, corpus_files, instruments, loudness, render, scores, solos, soundfonts,
+)
 from sgnsep.core.errors import OutputError, UsageError  # noqa: E402
 
 SR = 11025
@@ -35,7 +38,7 @@ def _make(out: Path, timgm: Path, **kw):
         splits=SPLITS,
     )
     args.update(kw)
-    return synth.synthesize_corpus(out, **args)
+    return solos.synthesize_corpus(out, **args)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,7 @@ def test_metadata_records_how_each_clip_was_made(corpus, timgm):
     assert manifest["soundfonts"]["timgm6mb"]["family"] == "timgm6mb"
     sources = set()
     for rec in manifest["clips"]:
-        inst = synth.INSTRUMENTS[rec["class"]]
+        inst = instruments.INSTRUMENTS[rec["class"]]
         assert rec["program"] == inst.program
         assert rec["soundfont"] == "timgm6mb" and rec["soundfont_file"] == "TimGM6mb.sf2"
         assert rec["split"] in ("train", "val", "test")
@@ -97,7 +100,7 @@ def test_metadata_records_how_each_clip_was_made(corpus, timgm):
         sources.add(score["source"])
         if score["source"] == "chorale":
             assert score["chorale"].startswith("bach/bwv")
-            assert score["voice"] in synth.VOICES
+            assert score["voice"] in scores.VOICES
             assert score["id"] == "chorale:" + score["chorale"]
         else:
             assert score["id"] == f"random:{score['seed']}"
@@ -122,7 +125,7 @@ def test_audio_non_silent_and_loudness_normalised(corpus):
     for rec in manifest["clips"]:
         audio, _ = sf.read(str(out / rec["path"]), dtype="float32")
         assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 1e-3
-        measured = synth.active_loudness_db(audio, SR)
+        measured = loudness.active_loudness_db(audio, SR)
         assert measured == pytest.approx(rec["loudness_after_db"], abs=0.1)
         assert np.max(np.abs(audio)) <= 0.995
         if rec["peak_limited"]:
@@ -136,18 +139,18 @@ def test_audio_non_silent_and_loudness_normalised(corpus):
 def test_notes_within_instrument_range(corpus):
     _, manifest, _ = corpus
     for rec in manifest["clips"]:
-        inst = synth.INSTRUMENTS[rec["class"]]
+        inst = instruments.INSTRUMENTS[rec["class"]]
         pitches = [n[0] for n in rec["notes"]]
         assert pitches and all(inst.low <= p <= inst.high for p in pitches)
         assert rec["pitch_range"] == [min(pitches), max(pitches)]
         assert all(0 <= n[1] < CLIP_SECONDS and n[2] > 0 and 1 <= n[3] <= 127 for n in rec["notes"])
 
 
-@pytest.mark.parametrize("name", sorted(synth.INSTRUMENTS))
+@pytest.mark.parametrize("name", sorted(instruments.INSTRUMENTS))
 def test_random_melody_in_range_and_deterministic(name):
-    inst = synth.INSTRUMENTS[name]
-    notes, _ = synth.random_melody(inst, 123, 8.0)
-    again, _ = synth.random_melody(inst, 123, 8.0)
+    inst = instruments.INSTRUMENTS[name]
+    notes, _ = scores.random_melody(inst, 123, 8.0)
+    again, _ = scores.random_melody(inst, 123, 8.0)
     assert notes == again
     assert len(notes) >= 4
     assert all(inst.low <= n.pitch <= inst.high for n in notes)
@@ -158,38 +161,38 @@ def test_random_melody_in_range_and_deterministic(name):
 
 
 def test_chorale_voices_fit_every_range():
-    cid = synth.chorale_ids()[0]
-    voices = synth.load_chorales([cid])[cid]
-    assert set(voices) == set(synth.VOICES)
-    for voice in synth.VOICES:
+    cid = scores.chorale_ids()[0]
+    voices = scores.load_chorales([cid])[cid]
+    assert set(voices) == set(scores.VOICES)
+    for voice in scores.VOICES:
         quarters = [e[2] for e in voices[voice]]
         assert all(q > 0 for q in quarters) and 1.0 in quarters  # durations from the score
     for name in ("double_bass", "xylophone", "violin", "tuba"):
-        inst = synth.INSTRUMENTS[name]
+        inst = instruments.INSTRUMENTS[name]
         rng = np.random.default_rng(0)
-        for voice in synth.VOICES:
-            notes, info = synth.chorale_clip(voices, inst, rng, 6.0, voice=voice)
+        for voice in scores.VOICES:
+            notes, info = scores.chorale_clip(voices, inst, rng, 6.0, voice=voice)
             assert all(inst.low <= n.pitch <= inst.high for n in notes)
             src = [e[0] for e in voices[voice]]
             assert min(src) + info["transposition"] >= inst.low - 12  # a real transposition, not clamping
-            assert synth.CHORALE_TEMPO_BPM[0] <= info["tempo_bpm"] <= synth.CHORALE_TEMPO_BPM[1]
+            assert scores.CHORALE_TEMPO_BPM[0] <= info["tempo_bpm"] <= scores.CHORALE_TEMPO_BPM[1]
 
 
 def test_render_notes_sample_exact_and_dry(timgm):
     onset = 0.25  # -> sample 2756
-    notes = [synth.Note(72, onset, 0.5, 100)]
-    audio = synth.render_notes(timgm, 73, notes, SR, seconds=1.5)
+    notes = [scores.Note(72, onset, 0.5, 100)]
+    audio = render.render_notes(timgm, 73, notes, SR, seconds=1.5)
     assert audio.dtype == np.float32 and audio.shape == (round(1.5 * SR),)
     first = int(np.argmax(np.abs(audio) > 1e-3))
     assert abs(first - round(onset * SR)) <= 48  # the decimation filter's half length, in output samples
     assert np.max(np.abs(audio[: round(onset * SR) - 64])) < 1e-6
     assert np.max(np.abs(audio)) > 0.01
-    again = synth.render_notes(timgm, 73, notes, SR, seconds=1.5)
-    synth.render_notes(timgm, 0, [synth.Note(40, 0.0, 1.0, 127)], SR)  # an unrelated render in between
+    again = render.render_notes(timgm, 73, notes, SR, seconds=1.5)
+    render.render_notes(timgm, 0, [scores.Note(40, 0.0, 1.0, 127)], SR)  # an unrelated render in between
     assert np.array_equal(audio, again)
-    assert np.array_equal(audio, synth.render_notes(timgm, 73, notes, SR, seconds=1.5))
+    assert np.array_equal(audio, render.render_notes(timgm, 73, notes, SR, seconds=1.5))
     # Length without `seconds`: last note-off plus the tail.
-    assert len(synth.render_notes(timgm, 73, notes, SR, tail_seconds=0.5)) == round(1.25 * SR)
+    assert len(render.render_notes(timgm, 73, notes, SR, tail_seconds=0.5)) == round(1.25 * SR)
 
 
 # --- determinism and splits -----------------------------------------------------------------------------
@@ -226,15 +229,15 @@ def test_splits_disjoint_by_score(corpus, tmp_path, timgm):
             if s2 != split:
                 assert not set(ids2) & set(ids1)
     for rec in other["clips"]:
-        assert synth._chorale_split(rec["score"]["chorale"], other["split_fractions"]) == rec["split"]
+        assert splits.chorale_split(rec["score"]["chorale"], other["split_fractions"]) == rec["split"]
 
 
 def test_split_counts():
     fr = {"train": 0.8, "val": 0.1, "test": 0.1}
-    assert synth._split_counts(10, fr) == {"train": 8, "val": 1, "test": 1}
-    assert synth._split_counts(3, fr) == {"train": 1, "val": 1, "test": 1}
-    assert synth._split_counts(2, fr) == {"train": 2, "val": 0, "test": 0}
-    assert sum(synth._split_counts(101, fr).values()) == 101
+    assert splits.split_counts(10, fr) == {"train": 8, "val": 1, "test": 1}
+    assert splits.split_counts(3, fr) == {"train": 1, "val": 1, "test": 1}
+    assert splits.split_counts(2, fr) == {"train": 2, "val": 0, "test": 0}
+    assert sum(splits.split_counts(101, fr).values()) == 101
 
 
 # --- errors and refusals --------------------------------------------------------------------------------
@@ -250,10 +253,10 @@ def test_unknown_class_lists_known_ones(tmp_path, timgm):
 
 
 def test_classes_cover_music11_and_orchestra():
-    assert set(synth.MUSIC11_CLASSES) <= set(synth.INSTRUMENTS)
-    assert "erhu" not in synth.INSTRUMENTS and "erhu" in synth.UNRENDERABLE
-    assert set(synth.ORCHESTRAL_CLASSES) == set(synth.INSTRUMENTS)
-    for name, inst in synth.INSTRUMENTS.items():
+    assert set(instruments.MUSIC11_CLASSES) <= set(instruments.INSTRUMENTS)
+    assert "erhu" not in instruments.INSTRUMENTS and "erhu" in instruments.UNRENDERABLE
+    assert set(instruments.ORCHESTRAL_CLASSES) == set(instruments.INSTRUMENTS)
+    for name, inst in instruments.INSTRUMENTS.items():
         assert name == inst.name and 0 <= inst.program <= 127 and 0 <= inst.low < inst.high <= 127
 
 
@@ -264,21 +267,21 @@ def test_sf_gmbank_is_refused(tmp_path, timgm):
     os.symlink(reserved, disguised)
     for path in (reserved, disguised):
         with pytest.raises(UsageError, match="reserved for independent evaluation"):
-            synth.render_notes(path, 0, [synth.Note(60, 0.0, 0.2, 100)], SR)
+            render.render_notes(path, 0, [scores.Note(60, 0.0, 0.2, 100)], SR)
         with pytest.raises(UsageError, match="reserved"):
             _make(tmp_path / "y", timgm, soundfonts=[path])
-    assert all("sf_gmbank" not in str(p).lower() for p in synth.find_soundfonts().values())
+    assert all("sf_gmbank" not in str(p).lower() for p in soundfonts.find_soundfonts().values())
 
 
 def test_find_soundfonts_includes_pretty_midi_copy(timgm):
-    found = synth.find_soundfonts()
+    found = soundfonts.find_soundfonts()
     assert found.get("timgm6mb_pretty_midi") == timgm
 
 
 def test_no_soundfont_found_says_what_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "find_soundfonts", lambda: {})
+    monkeypatch.setattr(soundfonts, "find_soundfonts", lambda: {})
     with pytest.raises(UsageError) as err:
-        synth.synthesize_corpus(tmp_path / "z", classes=["flute"], clips_per_class=1)
+        solos.synthesize_corpus(tmp_path / "z", classes=["flute"], clips_per_class=1)
     assert "fluid-soundfont-gm" in str(err.value) and "pretty_midi" in str(err.value)
 
 
@@ -289,16 +292,16 @@ def test_existing_corpus_is_not_overwritten(corpus, timgm):
 
 
 def test_silent_renders_are_skipped_and_counted(tmp_path, timgm, monkeypatch):
-    real = synth.render_notes
+    real = render.render_notes
 
     def fake(path, program, notes, sample_rate=SR, **kw):
         audio = real(path, program, notes, sample_rate, **kw)
-        is_tuba_clip = program == synth.INSTRUMENTS["tuba"].program and kw.get("seconds") == 1.0
+        is_tuba_clip = program == instruments.INSTRUMENTS["tuba"].program and kw.get("seconds") == 1.0
         return audio * 0 if is_tuba_clip else audio
 
-    monkeypatch.setattr(synth, "render_notes", fake)
+    monkeypatch.setattr(render, "render_notes", fake)
     monkeypatch.setattr(
-        synth, "probe_preset", lambda path, inst, sr=SR: "no preset" if inst.name == "xylophone" else None
+        render, "probe_preset", lambda path, inst, sr=SR: "no preset" if inst.name == "xylophone" else None
     )
     manifest = _make(tmp_path / "s", timgm, clip_seconds=1.0, score_source="random")
     assert {r["class"] for r in manifest["clips"]} == {"flute"}
@@ -312,11 +315,11 @@ def test_silent_renders_are_skipped_and_counted(tmp_path, timgm, monkeypatch):
 def test_float_wav_writer_is_deterministic(tmp_path):
     x = np.random.default_rng(0).uniform(-0.5, 0.5, 1001).astype(np.float32)
     for name in ("a.wav", "b.wav"):
-        synth._write_wav(tmp_path / name, x, SR, "FLOAT")
+        corpus_files.write_wav(tmp_path / name, x, SR, "FLOAT")
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
     y, rate = sf.read(str(tmp_path / "a.wav"), dtype="float32")
     assert rate == SR and np.array_equal(x, y)
-    synth._write_wav(tmp_path / "c.wav", x, SR, "PCM_16")
+    corpus_files.write_wav(tmp_path / "c.wav", x, SR, "PCM_16")
     z, _ = sf.read(str(tmp_path / "c.wav"), dtype="float32")
     assert np.max(np.abs(z - x)) <= 1 / 32768
 
@@ -348,7 +351,7 @@ def _stems(out: Path, timgm: Path, **kw):
         soundfonts=[timgm],
     )
     args.update(kw)
-    return synth.render_chorale_stems(out, **args)
+    return chorale_stems.render_chorale_stems(out, **args)
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +359,7 @@ def stems(tmp_path_factory, timgm):
     """A test-split set, recording every chorale the renderer parsed."""
     out = tmp_path_factory.mktemp("stems_a") / "set"
     loaded: list[str] = []
-    real = synth.load_chorales
+    real = scores.load_chorales
 
     def spy(ids, cache_path=None):
         ids = list(ids)
@@ -364,7 +367,7 @@ def stems(tmp_path_factory, timgm):
         return real(ids, cache_path)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(synth, "load_chorales", spy)
+        mp.setattr(scores, "load_chorales", spy)
         manifest = _stems(out, timgm)
     return out, manifest, loaded
 
@@ -394,15 +397,15 @@ def test_stems_one_test_chorale_per_track_in_distinct_classes(stems):
     assert len({t["chorale"] for t in manifest["tracks"]}) == 3  # no chorale twice while others remain
     for track in manifest["tracks"]:
         assert track["chorale"].startswith("bach/bwv") and track["split"] == "test"
-        assert synth._chorale_split(track["chorale"], fr) == "test"
+        assert splits.chorale_split(track["chorale"], fr) == "test"
         classes = list(track["voices"].values())
         assert len(classes) == len(set(classes)) == 3 and set(classes) <= set(STEM_CLASSES)
-        assert set(track["voices"]) <= set(synth.VOICES) and set(track["transpositions"]) == set(track["voices"])
+        assert set(track["voices"]) <= set(scores.VOICES) and set(track["transpositions"]) == set(track["voices"])
         assert track["soundfont"] == "timgm6mb" and track["seconds"] == STEM_SECONDS
-        assert synth.CHORALE_TEMPO_BPM[0] <= track["tempo_bpm"] <= synth.CHORALE_TEMPO_BPM[1]
+        assert scores.CHORALE_TEMPO_BPM[0] <= track["tempo_bpm"] <= scores.CHORALE_TEMPO_BPM[1]
         assert {s["voice"] for s in track["stems"].values()} == set(track["voices"])
         for voice, c in track["voices"].items():
-            stem, inst = track["stems"][c], synth.INSTRUMENTS[c]
+            stem, inst = track["stems"][c], instruments.INSTRUMENTS[c]
             assert stem["voice"] == voice and stem["transposition"] == track["transpositions"][voice]
             assert stem["transposition"] % 12 == 0  # whole octaves: the harmony is kept
             assert all(inst.low <= n[0] <= inst.high for n in stem["notes"])
@@ -417,7 +420,7 @@ def test_stems_non_silent_and_normalised(stems):
         for stem in track["stems"].values():
             audio, _ = sf.read(str(out / stem["path"]), dtype="float32")
             assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 1e-3
-            assert synth.active_loudness_db(audio, SR) == pytest.approx(stem["loudness_after_db"], abs=0.1)
+            assert loudness.active_loudness_db(audio, SR) == pytest.approx(stem["loudness_after_db"], abs=0.1)
             if not stem["peak_limited"]:
                 assert stem["loudness_after_db"] == pytest.approx(manifest["loudness"]["target_db"], abs=0.5)
     assert manifest["skipped"]["n_silent"] == 0
@@ -434,23 +437,23 @@ def test_stems_byte_identical(stems, tmp_path, timgm):
 def test_stems_use_no_chorale_outside_the_split(stems, tmp_path, timgm):
     _, manifest, loaded = stems
     fr = manifest["split_fractions"]
-    assert loaded and {synth._chorale_split(c, fr) for c in loaded} == {"test"}
+    assert loaded and {splits.chorale_split(c, fr) for c in loaded} == {"test"}
     assert manifest["chorales"] == sorted({c for c in loaded})
     val = _stems(tmp_path / "val", timgm, split="val", tracks=2, num_sources=2, seconds=1.0)
     assert val["n_tracks"] == 2 and {t["split"] for t in val["tracks"]} == {"val"}
-    assert {synth._chorale_split(t["chorale"], fr) for t in val["tracks"]} == {"val"}
+    assert {splits.chorale_split(t["chorale"], fr) for t in val["tracks"]} == {"val"}
     assert not set(val["chorales"]) & set(manifest["chorales"])
 
 
 def test_stems_silent_tracks_are_skipped_and_counted(tmp_path, timgm, monkeypatch):
-    real = synth.render_notes
-    tuba = synth.INSTRUMENTS["tuba"].program
+    real = render.render_notes
+    tuba = instruments.INSTRUMENTS["tuba"].program
 
     def fake(path, program, notes, sample_rate=SR, **kw):
         audio = real(path, program, notes, sample_rate, **kw)
         return audio * 0 if program == tuba and kw.get("seconds") == 1.0 else audio
 
-    monkeypatch.setattr(synth, "render_notes", fake)
+    monkeypatch.setattr(render, "render_notes", fake)
     classes = ["tuba", "cello", "violin"]
     manifest = _stems(tmp_path / "s", timgm, classes=classes, num_sources=2, tracks=3, seconds=1.0)
     silent = [s for s in manifest["skipped"]["tracks"] if s["reason"] == "silent render"]
@@ -513,7 +516,7 @@ def test_cli_data_chorales_renders_training_stems_that_train_coherently(timgm, t
     assert r.returncode == 0, r.stderr
     meta = json.loads((out / "metadata.json").read_text())
     assert len(meta["tracks"]) == 3 and all(len(t["stems"]) == 3 for t in meta["tracks"])
-    assert all(synth._chorale_split(t["chorale"], synth.DEFAULT_SPLIT_FRACTIONS) == "train" for t in meta["tracks"])
+    assert all(splits.chorale_split(t["chorale"], splits.DEFAULT_SPLIT_FRACTIONS) == "train" for t in meta["tracks"])
     ds = load_dataset("stems", out, split="train", sample_rate=11025, min_samples=4096)
     if ds.tracks:  # 3 tracks: the stems loader's hash split may leave none in train
         sources, classes = sample_mixture(ds, 3, 4096, np.random.default_rng(0), coherent=1.0)

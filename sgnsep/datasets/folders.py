@@ -93,7 +93,7 @@ def load_solos(root, *, split, sample_rate, min_samples, classes=None, cache_byt
     )
 
 
-MUSIC_CORPUS_FORMAT = "sgnsep-music-corpus"  # sgnsep.music_corpus.FORMAT (not imported: it loads the renderer)
+MUSIC_CORPUS_FORMAT = "sgnsep-music-corpus"  # the "format" of the metadata.json of `sgnsep data music`
 
 
 def music_corpus_tracks(root: Path) -> dict[str, dict]:
