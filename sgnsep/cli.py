@@ -1005,7 +1005,8 @@ def data_music(
 def pull(
     repo: Annotated[str, typer.Argument(help="Hub id owner/name[@revision], or a registered model name.")],
 ):
-    from sgnsep import hub
+    from sgnsep.hub.download import download_checkpoint
+    from sgnsep.hub.repo_id import parse_repo_id
     from sgnsep.models.checkpoint import read_meta
     from sgnsep.models.registry import REGISTRY
 
@@ -1014,8 +1015,8 @@ def pull(
         if repo in REGISTRY:
             repo_id, revision = REGISTRY[repo].repo_id, REGISTRY[repo].revision
         else:
-            repo_id, revision = hub.parse_repo_id(repo)
-        folder = hub.download_checkpoint(repo_id, revision)
+            repo_id, revision = parse_repo_id(repo)
+        folder = download_checkpoint(repo_id, revision)
         meta = read_meta(folder)
     except SgnsepError as e:
         _fail(e)
@@ -1058,12 +1059,12 @@ def push(
 ):
     from rich.markup import escape
 
-    from sgnsep import hub
+    from sgnsep.hub.push import push_checkpoint
 
     try:
         err.print(f"Checking {escape(str(model))} and pushing it to {escape(repo)}...", highlight=False,
                   soft_wrap=True)
-        result = hub.push_checkpoint(model, repo, revision=revision, private=private, token=token, message=message)
+        result = push_checkpoint(model, repo, revision=revision, private=private, token=token, message=message)
     except SgnsepError as e:
         _fail(e)
     except KeyboardInterrupt as exc:
@@ -1083,7 +1084,7 @@ def push(
             highlight=False,
             soft_wrap=True,
         )
-    from sgnsep.model_card import sources_argument
+    from sgnsep.hub.card import sources_argument
 
     sources = sources_argument(result.classes[:2]) if result.classes else "CLASSES"  # quoted: names may hold $(...)
     err.print(f"Use it with: sgnsep separate song.wav --sources {escape(sources)} --model {escape(spec)}",

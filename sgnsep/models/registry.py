@@ -78,14 +78,15 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 def resolve_model(spec: str | Path, *, cache_dir: str | None = None) -> Path:
     """A registered name, a local checkpoint folder, or a Hub id ``owner/name[@revision]`` -> local folder."""
-    from sgnsep import hub
+    from sgnsep.hub.download import download_checkpoint
+    from sgnsep.hub.repo_id import parse_repo_id
 
     text = str(spec)
     if text in REGISTRY:
         entry = REGISTRY[text]
         if (entry.packaged_folder / "model.safetensors").is_file():
             return entry.packaged_folder
-        return hub.download_checkpoint(entry.repo_id, entry.revision, cache_dir=cache_dir)
+        return download_checkpoint(entry.repo_id, entry.revision, cache_dir=cache_dir)
     path = Path(text).expanduser()
     if path.exists():
         if path.is_file():
@@ -95,8 +96,8 @@ def resolve_model(spec: str | Path, *, cache_dir: str | None = None) -> Path:
             )
         return path
     if _REPO_ID.match(text) and not text.startswith((".", "/", "~")):
-        repo_id, revision = hub.parse_repo_id(text)
-        return hub.download_checkpoint(repo_id, revision, cache_dir=cache_dir)
+        repo_id, revision = parse_repo_id(text)
+        return download_checkpoint(repo_id, revision, cache_dir=cache_dir)
     raise ModelError(
         f"Model '{text}' is neither a registered name, an existing folder, nor a Hub id owner/name[@revision].",
         hint=f"Registered models: {', '.join(REGISTRY)}. See `sgnsep models`.",
