@@ -5,7 +5,7 @@
 
 For each run folder (a `sgnsep train --out` folder holding log.csv): validation SDRi / SI-SDRi at its last
 validation and at its best, and over the diagnostics rows of its last ``--last`` steps (the columns of
-sgnsep/training_diagnostics.py): the mean mask-logit std, the grouping's mass on the classes present, and
+sgnsep/training/diagnostics.py): the mean mask-logit std, the grouping's mass on the classes present, and
 how much more gradient the auxiliary losses (class-token CE + presence BCE, eq. 7) send than the mask loss
 (eq. 8) into the patch embedding + transformer and into the grouping's query/key.
 """

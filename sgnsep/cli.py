@@ -778,7 +778,9 @@ def train(
 
     from sgnsep.core import folder_lock
     from sgnsep.separation.separator import resolve_device
-    from sgnsep.training import TrainConfig, check_run_folder, config_from_dict, parse_overrides, train as run_training
+    from sgnsep.training.config import TrainConfig, config_from_dict, parse_overrides
+    from sgnsep.training.loop import train as run_training
+    from sgnsep.training.run_folder import check_run_folder
 
     _show_library_warnings()
     held = ExitStack()

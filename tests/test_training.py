@@ -233,7 +233,7 @@ def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_settings(tone_mode
 def test_warmup_and_diagnostics_columns_in_the_log(solos, tmp_path):
     import csv
 
-    from sgnsep.training_diagnostics import diagnostic_columns
+    from sgnsep.training.diagnostics import diagnostic_columns
 
     cfg = cfg_for(solos, steps_per_epoch=4, checkpoint_every=4, val_mixtures=4, warmup_steps=3, diagnostics_every=2)
     train(cfg, tmp_path / "run")
@@ -262,7 +262,7 @@ def test_per_term_gradient_norms_equal_each_term_differentiated_alone():
 
     from sgnsep.models.config import SGNConfig
     from sgnsep.models.sgn import SGN, sgn_loss
-    from sgnsep.training_diagnostics import auxiliary_gradients, parameter_groups, step_diagnostics
+    from sgnsep.training.diagnostics import auxiliary_gradients, parameter_groups, step_diagnostics
 
     cfg = SGNConfig(num_classes=4, unet_ngf=4, embed_dim=16, depth=1, num_heads=2, patch_size=8, unet_depth=5,
                     class_token_loss_on="encoder_output", class_token_loss_weight=0.3, presence_loss_weight=2.0)

@@ -14,7 +14,7 @@ import torch
 
 from sgnsep.models.checkpoint import CheckpointMeta, save_checkpoint
 from sgnsep.models.config import AudioConfig, SGNConfig
-from sgnsep.mixing import make_batch
+from sgnsep.training.batch import make_batch
 from sgnsep.models.sgn import SGN, sgn_loss
 
 CLASSES = ["low", "high", "hiss"]

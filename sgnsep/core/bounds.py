@@ -124,7 +124,7 @@ AUDIO: dict[str, Bound] = {
     "input_level_db": _f(-400, 400, none=True),
 }
 
-#: TrainConfig (sgnsep/training.py).
+#: TrainConfig (sgnsep/training/config.py).
 TRAIN: dict[str, Bound] = {
     "dataset": Bound(str),
     "data_dir": Bound(str),
