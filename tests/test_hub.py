@@ -661,6 +661,17 @@ def test_parse_repo_id_accepts(spec, expected):
 
 
 @pytest.mark.parametrize(
+    ("spec", "hub_like"),
+    [("acme/sgn", True), ("acme/sgn@v1", True), ("acme/sgn@release/2024", True), ("./acme/sgn", False),
+     ("/acme/sgn", False), ("~/sgn", False), ("sgn-gm-small", False), ("acme/sgn/base", False), ("acme/sgn base", False)],
+)
+def test_only_specs_shaped_like_hub_ids_are_sent_to_the_hub(spec, hub_like):
+    from sgnsep.hub.repo_id import looks_like_repo_id
+
+    assert looks_like_repo_id(spec) is hub_like
+
+
+@pytest.mark.parametrize(
     "spec",
     [
         "",

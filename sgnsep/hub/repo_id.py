@@ -25,6 +25,16 @@ FORMAT_HINT = (
 )
 
 
+# What a spec must look like to be taken for a Hub id at all (rather than a missing local folder or a name
+# that is not registered); parse_repo_id then checks it strictly.
+_LOOKS_LIKE_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+def looks_like_repo_id(spec: str) -> bool:
+    """Whether ``spec`` has the shape ``owner/name[@revision]`` and is not a path (``./x/y``, ``/x/y``, ``~/x``)."""
+    return bool(_LOOKS_LIKE_REPO_ID.match(spec)) and not spec.startswith((".", "/", "~"))
+
+
 def is_commit_hash(revision: str | None) -> bool:
     """True when ``revision`` is a full 40-character lowercase hexadecimal commit id."""
     return revision is not None and COMMIT_RE.fullmatch(revision) is not None

@@ -6,7 +6,6 @@ default works offline), then on the Hugging Face Hub at ``repo_id@revision``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,13 +72,10 @@ def describe_models() -> list[dict]:
     return rows
 
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
-
-
 def resolve_model(spec: str | Path, *, cache_dir: str | None = None) -> Path:
     """A registered name, a local checkpoint folder, or a Hub id ``owner/name[@revision]`` -> local folder."""
     from sgnsep.hub.download import download_checkpoint
-    from sgnsep.hub.repo_id import parse_repo_id
+    from sgnsep.hub.repo_id import looks_like_repo_id, parse_repo_id
 
     text = str(spec)
     if text in REGISTRY:
@@ -95,7 +91,7 @@ def resolve_model(spec: str | Path, *, cache_dir: str | None = None) -> Path:
                 hint=f"Pass the folder: --model {path.parent}",
             )
         return path
-    if _REPO_ID.match(text) and not text.startswith((".", "/", "~")):
+    if looks_like_repo_id(text):
         repo_id, revision = parse_repo_id(text)
         return download_checkpoint(repo_id, revision, cache_dir=cache_dir)
     raise ModelError(
