@@ -39,6 +39,9 @@ METRICS = ("sdr", "sir", "sar", "si-sdr")
 BASELINES = ("mixture", "oracle-ibm", "oracle-irm")
 
 
+#: The test sets that ship with the package (`sgnsep eval` scores chorales-2src when no --data-dir is given).
+PACKAGED_TESTSETS = Path(__file__).parent.parent / "data" / "testset"
+
 @dataclass
 class Example:
     """One mixture to evaluate: mono references at the model rate, in the order of ``classes``."""

@@ -1,0 +1,3 @@
+from sgnsep.cli.common import main
+
+main()
