@@ -112,7 +112,6 @@ def test_no_import_cycles():
     assert cycles(import_graph()) == []
 
 
-@pytest.mark.xfail(reason="issue 25: the large modules are being split into packages", strict=False)
 def test_no_module_is_longer_than_a_reader_can_take_in():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
