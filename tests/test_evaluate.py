@@ -144,3 +144,26 @@ def test_cli_eval_on_a_music_corpus_takes_the_tracks_of_a_split_and_a_size(tone_
     assert tracks_scored("--split", "val")[0] == ["t0", "t1", "t2", "t3", "t4"]
     bad = run_cli("eval", "--model", tone_model_dir, "--data-dir", root, "--split", "dev")
     assert bad.returncode == 2 and "Unknown split" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_plan_evaluation_picks_the_layout_the_classes_and_the_mixtures(tone_model_dir, stems_dir, tmp_path):
+    from sgnsep.evaluation.plan import plan_evaluation
+
+    sep = Separator(tone_model_dir, device="cpu")
+    plan = plan_evaluation([sep], stems_dir)  # no subfolder is named after a class: stems
+    assert plan.dataset == "stems" and plan.total == 3 and plan.classes == sep.classes and plan.left_out == []
+    assert plan.data_info == {"dir": str(stems_dir), "dataset": "stems", "sample_rate": sep.sample_rate}
+    assert {e.track for e in plan.examples} == {"song0", "song1", "song_silent"}
+    rng = np.random.default_rng(2)
+    for cls in ("low", "high"):
+        (tmp_path / cls).mkdir()
+        for i in range(4):
+            sf.write(tmp_path / cls / f"{i}.wav", tone(cls, 2.0, 11025, rng), 11025)
+    plan = plan_evaluation([sep], tmp_path, segments=3, seed=5, split="train", sources="low,high")
+    assert plan.dataset == "solos" and plan.total == 3 and plan.data_info["num_sources"] == 2
+    examples = list(plan.examples)
+    assert len(examples) == 3 and all(sorted(e.classes) == ["high", "low"] for e in examples)
+    with pytest.raises(UsageError, match="data_dir"):
+        plan_evaluation([sep], tmp_path / "missing")
+    with pytest.raises(UsageError, match="dataset"):
+        plan_evaluation([sep], tmp_path, dataset="musdb")

@@ -591,3 +591,12 @@ def test_outputs_get_normal_file_permissions(sep, tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(res.outputs["low"]).st_mode & 0o777) == 0o644
+
+
+def test_a_batch_exits_with_the_code_its_failures_share():
+    from sgnsep.core.errors import InputAudioError, OutputError, UsageError, exit_code_of
+
+    assert exit_code_of([]) == 0
+    assert exit_code_of([InputAudioError("a"), InputAudioError("b")]) == 3
+    assert exit_code_of([InputAudioError("a"), OutputError("b")]) == 1
+    assert exit_code_of(iter([UsageError("a")])) == 2

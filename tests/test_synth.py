@@ -611,3 +611,17 @@ def test_cli_data_synth_stopped_by_sigterm_exits_130_and_takes_its_files_away(ti
     assert p.returncode == 130, stderr
     assert f"terminated while processing {out}; its partial outputs were removed." in stderr.replace("\n", " ")
     assert "Traceback" not in stderr and not out.exists()
+
+
+def test_the_offline_corpus_is_rendered_once(tmp_path, monkeypatch):
+    rendered = []
+
+    def fake(out_dir, **kw):
+        rendered.append(kw)
+        (out_dir / "metadata.json").write_text("{}")
+
+    monkeypatch.setattr(solos, "synthesize_corpus", fake)
+    said = []
+    assert solos.ensure_offline_corpus(tmp_path / "synth", on_render=said.append) is True
+    assert solos.ensure_offline_corpus(tmp_path / "synth", on_render=said.append) is False
+    assert rendered == [solos.OFFLINE_CORPUS] and said == [tmp_path / "synth"]

@@ -381,3 +381,27 @@ def test_a_held_out_corpus_without_enough_training_classes_is_refused(solos, tmp
     r = run_cli("train", "--data-dir", solos, "--out", tmp_path / "run2", "--set", "val_dataset=stems")
     assert r.returncode == 2 and "val_data_dir" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run2").exists()
+
+
+def test_the_train_commands_settings_are_library_functions(tmp_path, monkeypatch):
+    from sgnsep.training.config import config_from_options, load_config_file, resolve_dataset
+
+    monkeypatch.setenv("SGNSEP_DATA", str(tmp_path / "data"))
+    assert resolve_dataset("synth", None) == ("solos", tmp_path / "data" / "synth", True)
+    assert resolve_dataset("synth", tmp_path / "mine") == ("solos", tmp_path / "mine", True)
+    assert resolve_dataset("stems", tmp_path) == ("stems", tmp_path, False)
+    with pytest.raises(UsageError, match="Unknown dataset 'nope'"):
+        resolve_dataset("nope", None)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(UsageError, match=f"config file {bad}: cannot read it as JSON"):
+        load_config_file(bad)
+    good = tmp_path / "good.json"
+    good.write_text('{"dataset": "stems", "batch_size": 3}')
+    cfg = load_config_file(good)
+    assert (cfg.dataset, cfg.batch_size) == ("stems", 3)
+    # A config file keeps its own dataset unless another is named; overrides come last.
+    assert config_from_options(cfg, dataset="solos", from_file=True).dataset == "stems"
+    named = config_from_options(cfg, dataset="solos", data_dir=tmp_path, init_from="m", overrides=["batch_size=5"],
+                                from_file=True)
+    assert (named.dataset, named.data_dir, named.init_from, named.batch_size) == ("solos", str(tmp_path), "m", 5)

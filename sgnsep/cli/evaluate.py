@@ -60,9 +60,9 @@ def eval_command(
 ):
     from rich.progress import Progress
 
-    from sgnsep.audio import audio_io
     from sgnsep.core.atomic_write import refuse_existing
     from sgnsep.evaluation import evaluate as ev
+    from sgnsep.evaluation.plan import LAYOUTS, plan_evaluation
     from sgnsep.separation.separator import Separator
 
     try:
@@ -84,46 +84,18 @@ def eval_command(
             )
         if not data_dir.is_dir():
             raise UsageError(f"--data-dir {data_dir} is not a folder.")
-        seps = [Separator(m, device=device, masks=masks) for m in ([m for m in model or [] if m] or [default_model()])]
-        sep = seps[0]
-        classes = ev.common_classes(seps) if len(seps) > 1 else sep.classes
-        if len(classes) < len(sep.classes):
-            left_out = [c for c in sep.classes if c not in classes]
-            err.print(f"Evaluating on the {len(classes)} classes every model knows; left out: {escape(', '.join(left_out))}.",
-                      highlight=False)
-        wanted = sep.class_names(sources) if sources else None
-        for s in seps[1:] if wanted else []:
-            s.class_indices(wanted)  # each model must know every class asked for
-        if dataset == "auto":
-            folders = {p.name for p in audio_io.list_folder(data_dir) if p.is_dir()}
-            dataset = "solos" if any(c in folders for c in classes) else "stems"
-        if dataset == "stems":
-            # Read track by track (not all at once): memory stays that of one track.
-            examples = ev.stems_examples(data_dir, classes, sep.meta.audio, wanted, split=split,
-                                         num_sources=num_sources)
-        elif dataset == "solos":
-            num_sources = 2 if num_sources is None else num_sources
-            examples = ev.solos_examples(
-                data_dir, classes, sep.meta.audio, num_sources=num_sources, segments=segments,
-                seed=seed, split=split, sources=wanted,
-            )
-        else:
+        if dataset not in ("auto", *LAYOUTS):
             raise UsageError(f"Unknown --dataset '{dataset}'; use stems, solos or auto.")
-        total = sum(p.is_dir() for p in audio_io.list_folder(data_dir)) if dataset == "stems" else segments
-        info = {"dir": str(data_dir), "dataset": dataset, "sample_rate": sep.sample_rate}
-        if dataset == "solos":
-            info.update(num_sources=num_sources, seed=seed, split=split, segment_samples=sep.meta.audio.segment_samples)
-        else:
-            from sgnsep.datasets.folders import music_corpus_tracks
-
-            if music_corpus_tracks(data_dir):
-                info["split"] = split
-            if num_sources is not None:
-                info["num_sources"] = num_sources
+        seps = [Separator(m, device=device, masks=masks) for m in ([m for m in model or [] if m] or [default_model()])]
+        plan = plan_evaluation(seps, data_dir, dataset=dataset, sources=sources, num_sources=num_sources,
+                               segments=segments, seed=seed, split=split)
+        if plan.left_out:
+            err.print(f"Evaluating on the {len(plan.classes)} classes every model knows; left out: "
+                      f"{escape(', '.join(plan.left_out))}.", highlight=False)
         with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
-            task = progress.add_task("evaluating", total=total)
+            task = progress.add_task("evaluating", total=plan.total)
             report = ev.evaluate(
-                seps, iter(examples), metrics=metric_list, baselines=base_list, data_info=info,
+                seps, iter(plan.examples), metrics=metric_list, baselines=base_list, data_info=plan.data_info,
                 progress=lambda n: progress.update(task, completed=n),
             )
         if out_json is not None:

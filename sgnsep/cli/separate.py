@@ -11,9 +11,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from sgnsep._version import __version__
 from sgnsep.cli.common import DeviceOpt, MasksOpt, ModelOpt, app, default_model, err, fail, interrupted
-from sgnsep.core.errors import SgnsepError
+from sgnsep.core.errors import SgnsepError, exit_code_of
 
 
 SEPARATE_HELP = """Separate the classes you name from audio files or folders.
@@ -89,7 +88,7 @@ def separate(
 
     from sgnsep.audio import audio_io
     from sgnsep.core import folder_lock
-    from sgnsep.separation.separation_job import SeparationJob, check_job, distinct_outputs, run_job
+    from sgnsep.separation.separation_job import SeparationJob, batch_manifest, check_job, distinct_outputs, run_job
     from sgnsep.separation.separator import Separator
 
     bit_depth = bit_depth or audio_io.default_bit_depth(ext)
@@ -175,16 +174,6 @@ def separate(
         for path, e in failures:
             err.print(f"  failed: {escape(str(path))}: {escape(e.message)}", highlight=False, soft_wrap=True)
     if as_json:
-        manifest = {
-            "sgnsep_version": __version__,
-            "model": {"name": sep.name, "spec": sep.model_spec, "folder": str(sep.folder), "sha256": sep.sha256,
-                      "masks": sep.masks},
-            "classes": "auto" if job.auto else [c.strip() for c in sources.split(",")],
-            "device": str(sep.device),
-            "files": job_info,
-            "failures": [{"input": str(p), "error": str(e), "exit_code": e.exit_code} for p, e in failures],
-        }
-        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+        sys.stdout.write(json.dumps(batch_manifest(sep, job, job_info, failures), indent=2) + "\n")
     if failures:
-        codes = {e.exit_code for _, e in failures}
-        raise typer.Exit(codes.pop() if len(codes) == 1 else 1)
+        raise typer.Exit(exit_code_of(e for _, e in failures))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import ExitStack
 from pathlib import Path
@@ -64,7 +63,7 @@ def train(
 
     from sgnsep.core import folder_lock
     from sgnsep.separation.separator import resolve_device
-    from sgnsep.training.config import TrainConfig, config_from_dict, parse_overrides
+    from sgnsep.training.config import TrainConfig, config_from_options, load_config_file, resolve_dataset
     from sgnsep.training.loop import train as run_training
     from sgnsep.training.run_folder import check_run_folder
 
@@ -73,45 +72,22 @@ def train(
     try:
         if max_steps is not None and max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, got {max_steps}.")
-        from sgnsep.datasets.catalog import data_root
-        from sgnsep.datasets.registry import DATASETS
-
-        render_synth = dataset == "synth"
-        if render_synth:
-            # The offline corpus: rendered once into the default data folder (below), then trained on as solos.
-            data_dir = data_dir or data_root() / "synth"
-            dataset = "solos"
-        elif dataset not in DATASETS:
-            raise UsageError(f"Unknown --dataset '{dataset}'; choose from synth, {', '.join(DATASETS)}.")
-        cfg = TrainConfig()
-        if config is not None:
-            try:
-                data = json.loads(config.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise UsageError(f"--config {config}: cannot read it as JSON ({exc}).") from None
-            except RecursionError:
-                raise UsageError(f"--config {config}: the JSON is nested too deeply to be a training config.") from None
-            cfg = config_from_dict(data, where=str(config))
-        given = [f"dataset={json.dumps(dataset)}"] if (config is None or dataset != "solos" or data_dir) else []
-        if data_dir is not None:
-            given.append(f"data_dir={json.dumps(str(data_dir))}")
-        if init_from is not None:
-            given.append(f"init_from={json.dumps(init_from)}")
-        cfg = parse_overrides(cfg, given + (overrides or []))
+        dataset, data_dir, render_offline = resolve_dataset(dataset, data_dir, name="--dataset")
+        cfg = TrainConfig() if config is None else load_config_file(config, name="--config")
+        cfg = config_from_options(cfg, dataset=dataset, data_dir=data_dir, init_from=init_from,
+                                  overrides=overrides or [], from_file=config is not None)
         distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if int(os.environ.get("RANK", "0")) == 0:  # the lead process holds the run folder (train() again, reentrant)
             held.enter_context(folder_lock.hold(out_dir, option="--out", what="run folder"))
             check_run_folder(out_dir, resume=resume, overwrite=overwrite)  # now, not after rendering a corpus
-        if render_synth and not (data_dir / "metadata.json").is_file():
-            # Held while rendering: another `train --dataset synth` or `data synth` is refused (or, for the
-            # processes of one torchrun, waits and then finds the corpus rendered).
-            with folder_lock.hold(data_dir, option="--data-dir", what="corpus folder", wait=distributed):
-                if not (data_dir / "metadata.json").is_file():
-                    err.print(f"Rendering the offline instrument corpus into {escape(str(data_dir))} (once; "
-                              "about a minute)...")
-                    from sgnsep.synth import solos
+        if render_offline:
+            from sgnsep.synth import solos
 
-                    solos.synthesize_corpus(data_dir, clips_per_class=40, clip_seconds=10.0, seed=0)
+            solos.ensure_offline_corpus(
+                data_dir, wait=distributed, option="--data-dir",
+                on_render=lambda d: err.print(f"Rendering the offline instrument corpus into {escape(str(d))} (once; "
+                                              "about a minute)..."),
+            )
         dev = resolve_device(device)
         with Progress(
             TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[info]}"),

@@ -53,3 +53,10 @@ class NothingDetectedError(SgnsepError):
     """``--sources auto`` found none of the model's classes present in a file, so there is nothing to separate."""
 
     exit_code = 8
+
+
+def exit_code_of(errors) -> int:
+    """The exit status of a batch whose items failed with ``errors`` (SgnsepErrors): 0 if none, their exit code
+    if they all share one, else 1."""
+    codes = {e.exit_code for e in errors}
+    return 0 if not codes else codes.pop() if len(codes) == 1 else 1

@@ -263,3 +263,23 @@ def run_job(
         raise
     result.elapsed = time.perf_counter() - started  # detection, remix and figure included
     return JobResult(result, timeline, remix, figure)
+
+
+def batch_manifest(
+    sep, job: SeparationJob, files: Sequence[dict], failures: Sequence[tuple[Path, Exception]]
+) -> dict:
+    """What `sgnsep separate --json` prints for a batch: the sgnsep version, the model (name, spec, folder,
+    weights' sha256, masks), the classes asked for ("auto" or the names as given), the device, one entry per
+    separated file (:meth:`JobResult.to_json`) and one per failed file (input, error, exit code)."""
+    from sgnsep._version import __version__
+
+    return {
+        "sgnsep_version": __version__,
+        "model": {"name": sep.name, "spec": sep.model_spec, "folder": str(sep.folder), "sha256": sep.sha256,
+                  "masks": sep.masks},
+        "classes": AUTO if job.auto else ([c.strip() for c in job.sources.split(",")] if isinstance(job.sources, str)
+                                          else list(job.sources)),
+        "device": str(sep.device),
+        "files": list(files),
+        "failures": [{"input": str(p), "error": str(e), "exit_code": e.exit_code} for p, e in failures],
+    }

@@ -255,3 +255,27 @@ def synthesize_corpus(
                 "clips": records,
             }
             return write_manifest(manifest, outputs.add(meta_path), t0, audio_seconds)
+
+
+#: The offline corpus that `sgnsep train --dataset synth` renders on first use.
+OFFLINE_CORPUS = {"clips_per_class": 40, "clip_seconds": 10.0, "seed": 0}
+
+
+def ensure_offline_corpus(
+    data_dir: str | Path, *, wait: bool = False, on_render=None, option: str = "data_dir"
+) -> bool:
+    """Render :data:`OFFLINE_CORPUS` into ``data_dir`` unless a corpus is there already; True if it rendered.
+
+    The folder is locked while rendering, so another process that renders there is refused, or with ``wait``
+    (the processes of one torchrun) waits and then finds the corpus rendered. ``on_render(data_dir)`` is called
+    just before rendering starts (e.g. to say that it takes a minute); ``option`` names the folder in errors."""
+    data_dir = Path(data_dir)
+    if (data_dir / "metadata.json").is_file():
+        return False
+    with folder_lock.hold(data_dir, option=option, what="corpus folder", wait=wait):
+        if (data_dir / "metadata.json").is_file():
+            return False
+        if on_render is not None:
+            on_render(data_dir)
+        synthesize_corpus(data_dir, **OFFLINE_CORPUS)
+    return True

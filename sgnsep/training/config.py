@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sgnsep.core.errors import UsageError
@@ -169,3 +171,45 @@ FINE_TUNABLE_MODEL_SETTINGS = ("class_token_loss_weight", "presence_loss_weight"
 
 # The input level is a front-end setting a fine-tune may add or change (the network then learns at it).
 FINE_TUNABLE_AUDIO_SETTINGS = ("input_level_db",)
+
+
+def load_config_file(path: str | Path, *, name: str = "config file") -> TrainConfig:
+    """The training settings of a JSON file (missing keys keep their defaults); ``name`` is how errors call it."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{name} {path}: cannot read it as JSON ({exc}).") from None
+    except RecursionError:
+        raise UsageError(f"{name} {path}: the JSON is nested too deeply to be a training config.") from None
+    return config_from_dict(data, where=str(path))
+
+
+def resolve_dataset(
+    dataset: str, data_dir: str | Path | None, *, name: str = "dataset"
+) -> tuple[str, Path | None, bool]:
+    """``(dataset, data_dir, render_offline)`` for a dataset name of `sgnsep train`: one of
+    :data:`sgnsep.datasets.registry.DATASETS`, or ``"synth"``, the offline soundfont corpus, which is trained on as
+    solos from ``data_dir`` (default ``$SGNSEP_DATA/synth``) and has to be rendered there first when
+    ``render_offline`` is true and the folder holds no corpus yet."""
+    from sgnsep.datasets.catalog import data_root
+    from sgnsep.datasets.registry import DATASETS
+
+    if dataset == "synth":
+        return "solos", Path(data_dir) if data_dir else data_root() / "synth", True
+    if dataset not in DATASETS:
+        raise UsageError(f"Unknown {name} '{dataset}'; choose from synth, {', '.join(DATASETS)}.")
+    return dataset, None if data_dir is None else Path(data_dir), False
+
+
+def config_from_options(cfg: TrainConfig, *, dataset: str, data_dir: str | Path | None = None,
+                        init_from: str | None = None, overrides: Sequence[str] = (),
+                        from_file: bool = False) -> TrainConfig:
+    """``cfg`` with the dataset, its folder and the model to start from as `sgnsep train` gives them, then the
+    ``key=value`` ``overrides``. A config read from a file (``from_file``) keeps its own dataset unless another
+    is named (``dataset`` other than the default "solos", or a ``data_dir``)."""
+    given = [f"dataset={json.dumps(dataset)}"] if (not from_file or dataset != "solos" or data_dir) else []
+    if data_dir is not None:
+        given.append(f"data_dir={json.dumps(str(data_dir))}")
+    if init_from is not None:
+        given.append(f"init_from={json.dumps(init_from)}")
+    return parse_overrides(cfg, given + list(overrides))
