@@ -1,4 +1,4 @@
-"""How well a model's presence head finds the instruments of a recording (the numbers in README "detect").
+"""How well a model's presence head finds the instruments of a recording (the numbers in docs/cli.md, "detect").
 
     python benchmarks/detection_quality.py --model sgn-gm-small
 

@@ -1,4 +1,4 @@
-"""Regenerate the README's gallery (docs/gallery/*.png) with the packaged default model, offline.
+"""Regenerate the gallery (docs/gallery.md, docs/gallery/*.png) with the packaged default model, offline.
 
     python examples/make_gallery.py            # about two minutes on a laptop CPU; needs sgnsep[plot]
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "docs" / "gallery"
 EXAMPLE = ROOT / "examples" / "bach_violin_cello.wav"
 TESTSETS = ROOT / "sgnsep" / "data" / "testset"
-MAX_BYTES = 200_000  # the README's pictures stay small
+MAX_BYTES = 200_000  # the gallery's pictures stay small
 
 
 def sgnsep(*args, cwd: Path) -> None:

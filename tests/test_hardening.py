@@ -1,7 +1,7 @@
 """Hardening (issue 6): what users do wrong, or what goes wrong around them, on real files and the real CLI.
 
 Every failing case must end with one clear ``error:`` line that names the file (or option) and the fix, a
-documented exit code (README "Exit codes"), no traceback, and no partial or corrupted output: no
+documented exit code (docs/cli.md, "Exit codes"), no traceback, and no partial or corrupted output: no
 ``*.partial`` temporary files, no half set of stems, no empty output folders. Hard but valid inputs must
 succeed with exact lengths, rates and channels.
 

@@ -2,7 +2,7 @@
 
 Every failure a user can cause or fix (a bad file, an unknown class, a missing model) is raised as a
 :class:`SgnsepError` carrying one actionable sentence. The CLI prints it on one line and exits with the
-error's ``exit_code``; it never shows a traceback for these. Exit codes are documented in README.md.
+error's ``exit_code``; it never shows a traceback for these. Exit codes are documented in docs/cli.md.
 """
 
 from __future__ import annotations

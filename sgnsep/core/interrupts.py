@@ -23,7 +23,7 @@ import signal
 import sys
 from contextlib import contextmanager
 
-# What the CLI says and exits with for each signal (README "Exit codes"). SIGTERM keeps the 130 of Ctrl-C
+# What the CLI says and exits with for each signal (docs/cli.md, "Exit codes"). SIGTERM keeps the 130 of Ctrl-C
 # that scripts already rely on; SIGHUP (the terminal or ssh session closed) gets the shell's 128 + 1.
 SIGNALS: dict[int, tuple[str, int]] = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 130)}
 if hasattr(signal, "SIGHUP"):  # not on Windows
