@@ -33,8 +33,8 @@ SETS = ("chorales-2src", "chorales-3src")
 
 
 class EmbeddingProbe:
-    """Wraps ``model.embed_with_assignment_logits`` (what SGN's forward pass calls) to record (or replace)
-    the class embeddings g of every segment.
+    """Wraps ``model._embed`` (what SGN's forward pass calls for g) to record (or replace) the class
+    embeddings g of every segment.
 
     ``present`` is set by the caller to the class indices of the mixture being separated, so each recorded
     segment knows which classes play in it.
@@ -42,18 +42,20 @@ class EmbeddingProbe:
 
     def __init__(self, model):
         self.model = model
-        self.original = model.embed_with_assignment_logits
+        self.original = model._embed
+        self.calls = 0
         self.present: list[int] = []
         self.sums: dict[int, torch.Tensor] = {}
         self.counts: dict[int, int] = {}
         self.masses: list[tuple[float, float]] = []  # (mass on present classes, uniform share N / C)
         self.replacement: torch.Tensor | None = None  # (C, D): class means, when replacing
-        model.embed_with_assignment_logits = self.embed
+        model._embed = self.embed
 
     def embed(self, x: torch.Tensor):
-        g, class_logits, presence, a, a_logits = self.original(x)
+        self.calls += 1
+        g, class_logits, presence, a, a_logits, f, c = self.original(x)
         if self.replacement is not None:
-            return self.replacement.to(g).expand_as(g), class_logits, presence, a, a_logits
+            return self.replacement.to(g).expand_as(g), class_logits, presence, a, a_logits, f, c
         for i in self.present:
             self.sums[i] = self.sums.get(i, 0) + g[:, i].double().sum(0)
             self.counts[i] = self.counts.get(i, 0) + g.shape[0]
@@ -61,7 +63,7 @@ class EmbeddingProbe:
             mass = a[..., self.present].sum(-1).mean(-1)  # (B,): per segment
             for m in mass.tolist():
                 self.masses.append((m, len(self.present) / a.shape[-1]))
-        return g, class_logits, presence, a, a_logits
+        return g, class_logits, presence, a, a_logits, f, c
 
     def class_means(self, num_classes: int, dim: int) -> torch.Tensor:
         means = torch.zeros(num_classes, dim, dtype=torch.float64)
@@ -77,6 +79,9 @@ def measure(model_spec: str, testset: str) -> dict:
     separator = Separator(model_spec, device="cpu", masks="independent")
     if separator.meta.architecture != "sgn":
         raise SystemExit(f"{model_spec}: a {separator.meta.architecture!r} model has no class embeddings to probe")
+    if separator.meta.model.grouping_over != "all":
+        raise SystemExit(f"{model_spec}: with grouping_over={separator.meta.model.grouping_over!r} the masks use a "
+                         "grouping over the requested classes, which replacing g does not reach")
     probe = EmbeddingProbe(separator.model)
     index = {c: i for i, c in enumerate(separator.classes)}
 
@@ -86,6 +91,8 @@ def measure(model_spec: str, testset: str) -> dict:
             yield ex
 
     own = evaluate(separator, examples(), metrics=("sdr",), baselines=())
+    if not probe.calls:  # a probe that never ran would report a loss of exactly 0 dB
+        raise SystemExit(f"{model_spec}: the probe saw no forward pass; SGN's inference no longer goes through _embed")
     probe.replacement = probe.class_means(len(separator.classes), separator.meta.model.embed_dim)
     mean = evaluate(separator, examples(), metrics=("sdr",), baselines=())
     sdr_own = {(r["track"], r["class"]): r["sdr"] for r in own.records if r["method"] == "model" and r["sdr"] is not None}

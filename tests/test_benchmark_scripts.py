@@ -87,3 +87,17 @@ def test_same_outputs_finds_what_two_checkouts_do_differently(tmp_path):
     missing = subprocess.run([sys.executable, script, str(tmp_path / "a"), str(tmp_path), "--cases", "models"],
                              capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and "imports sgnsep from" in missing.stderr
+
+
+def test_grouping_diagnostics_probes_the_forward_pass_of_the_default_model():
+    """The probe must see the embeddings the masks are made from: a probe that misses the forward pass reports
+    no grouping mass and a loss of exactly 0 dB (as it did once, silently)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import grouping_diagnostics
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    row = grouping_diagnostics.measure("sgn-gm-small", "chorales-2src")
+    assert row["sources"] == 40
+    assert row["mass_uniform"] < row["mass_present"] < 1  # 2 of 17 classes: uniform would be 2/17
+    assert row["sdr_own"] != row["sdr_class_mean"]
