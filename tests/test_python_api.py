@@ -25,6 +25,10 @@ def test_help_shows_the_api_with_typed_signatures():
     from sgnsep.models.registry import DEFAULT_MODEL
 
     assert sgnsep.DEFAULT_MODEL == DEFAULT_MODEL
+    # A submodule imported later is set on the package under its name: none may share a name with the API.
+    import pkgutil
+
+    assert not {m.name for m in pkgutil.iter_modules(sgnsep.__path__)} & set(sgnsep.__all__)
 
 
 def test_separate_file_writes_what_the_command_writes(tone_model_dir, tmp_path):
