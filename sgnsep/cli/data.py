@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,39 +24,62 @@ def _synth_extra_missing(command: str, exc: ImportError) -> UsageError:
                       hint="pip install --no-deps tinysoundfont && pip install 'sgnsep[synth]'")
 
 
+# Options several data commands take.
+ClassesOpt = Annotated[str, typer.Option("--classes", help="Comma-separated classes (default: all).")]
+SoundfontsOpt = Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys or paths (default: all found).")]
+SeedOpt = Annotated[int, typer.Option("--seed")]
+SampleRateOpt = Annotated[int, typer.Option("--sample-rate")]
+
+
+def _names(text: str) -> list[str] | None:
+    """A comma-separated option as a list of names; None when it is empty (the library's "all")."""
+    return [x.strip() for x in text.split(",")] if text else None
+
+
+def _wrote(what: str, out_dir: Path) -> None:
+    err.print(f"[green]wrote[/] {what} to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).",
+              highlight=False)
+
+
+def _render_corpus(command: str, out_dir: Path, render: Callable[[], dict]) -> dict:
+    """``render()`` (which imports its renderer) under the data commands' handling: a library error as one line,
+    a missing synth extra as what to install, an interrupt as the removal of the partial outputs."""
+    try:
+        return render()
+    except SgnsepError as e:
+        fail(e)
+    except ImportError as exc:
+        fail(_synth_extra_missing(command, exc))
+    except KeyboardInterrupt as exc:
+        interrupted(exc, out_dir)
+
+
 @data_app.command("synth", help="Render an offline corpus of solo instrument clips from General MIDI soundfonts.")
 def data_synth(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (solos layout).")],
-    classes: Annotated[str, typer.Option("--classes", help="Comma-separated classes (default: all).")] = "",
-    soundfonts: Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys or paths (default: all found).")] = "",
+    classes: ClassesOpt = "",
+    soundfonts: SoundfontsOpt = "",
     clips_per_class: Annotated[int, typer.Option("--clips-per-class")] = 40,
     clip_seconds: Annotated[float, typer.Option("--clip-seconds")] = 10.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: SeedOpt = 0,
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Render into a folder that holds a corpus or other files: replaces the "
                                          "previous corpus and files of the names it writes, keeps all others."),
     ] = False,
 ):
-    try:
+    def render():
         from sgnsep.synth import solos
-    except ImportError as exc:
-        fail(_synth_extra_missing("synth", exc))
-    try:
-        manifest = solos.synthesize_corpus(
+
+        return solos.synthesize_corpus(
             out_dir,
-            classes=[c.strip() for c in classes.split(",")] if classes else None,
-            soundfonts=[s.strip() for s in soundfonts.split(",")] if soundfonts else None,
+            classes=_names(classes),
+            soundfonts=_names(soundfonts),
             clips_per_class=clips_per_class, clip_seconds=clip_seconds, seed=seed, overwrite=overwrite,
         )
-    except SgnsepError as e:
-        fail(e)
-    except ImportError as exc:
-        fail(_synth_extra_missing("synth", exc))
-    except KeyboardInterrupt as exc:
-        interrupted(exc, out_dir)
-    n = len(manifest.get("clips", []))
-    err.print(f"[green]wrote[/] {n} clips to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
+
+    manifest = _render_corpus("synth", out_dir, render)
+    _wrote(f"{len(manifest.get('clips', []))} clips", out_dir)
 
 
 @data_app.command(
@@ -70,37 +94,30 @@ def data_chorales(
     tracks: Annotated[int, typer.Option("--tracks", help="Tracks to render (a chorale is reused with new instruments once all are used).")] = 100,
     voices: Annotated[int, typer.Option("--voices", help="Voices (stems) per track, 1..4.")] = 4,
     seconds: Annotated[float, typer.Option("--seconds", help="Track length.")] = 10.0,
-    classes: Annotated[str, typer.Option("--classes", help="Comma-separated classes (default: all).")] = "",
-    soundfonts: Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys or paths (default: all found).")] = "",
-    sample_rate: Annotated[int, typer.Option("--sample-rate")] = 11025,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    classes: ClassesOpt = "",
+    soundfonts: SoundfontsOpt = "",
+    sample_rate: SampleRateOpt = 11025,
+    seed: SeedOpt = 0,
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Replace a chorale set rendered into --out before (only its files; a "
                                          "folder that holds other files is still refused)."),
     ] = False,
 ):
-    try:
+    def render():
         from sgnsep.synth import chorale_stems
-    except ImportError as exc:
-        fail(_synth_extra_missing("chorales", exc))
-    try:
+
         if not 1 <= voices <= 4:
             raise UsageError(f"--voices must be between 1 and 4 (a chorale has four voices), got {voices}.")
-        manifest = chorale_stems.render_chorale_stems(
+        return chorale_stems.render_chorale_stems(
             out_dir, tracks=tracks, num_sources=voices, seconds=seconds, sample_rate=sample_rate, seed=seed,
-            classes=[c.strip() for c in classes.split(",")] if classes else None,
-            soundfonts=[s.strip() for s in soundfonts.split(",")] if soundfonts else None,
+            classes=_names(classes),
+            soundfonts=_names(soundfonts),
             split=split, overwrite=overwrite,
         )
-    except SgnsepError as e:
-        fail(e)
-    except ImportError as exc:
-        fail(_synth_extra_missing("chorales", exc))
-    except KeyboardInterrupt as exc:
-        interrupted(exc, out_dir)
-    n = len(manifest.get("tracks", []))
-    err.print(f"[green]wrote[/] {n} tracks to {escape(str(out_dir))} (metadata in {escape(str(out_dir / 'metadata.json'))}).", highlight=False)
+
+    manifest = _render_corpus("chorales", out_dir, render)
+    _wrote(f"{len(manifest.get('tracks', []))} tracks", out_dir)
 
 
 @data_app.command(
@@ -113,22 +130,18 @@ def data_chorales(
 def data_music(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="New or empty output folder (stems layout).")],
     hours: Annotated[float, typer.Option("--hours", help="Hours of audio to render, summed over stems.")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: SeedOpt = 0,
     soundfonts: Annotated[str, typer.Option("--soundfonts", help="Comma-separated soundfont keys, family:NAME (fluidr3, timgm6mb) or paths (default: all found).")] = "",
-    classes: Annotated[str, typer.Option("--classes", help="Comma-separated classes (default: all).")] = "",
+    classes: ClassesOpt = "",
     min_seconds: Annotated[float, typer.Option("--min-seconds", help="Shortest track.")] = 10.0,
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest track.")] = 30.0,
     max_sources: Annotated[int, typer.Option("--max-sources", help="Most stems per track, 1..4.")] = 4,
-    sample_rate: Annotated[int, typer.Option("--sample-rate")] = 11025,
+    sample_rate: SampleRateOpt = 11025,
     score_cache: Annotated[Optional[Path], typer.Option("--score-cache", help="Folder for the parsed note lists (default: $SGNSEP_SCORE_CACHE or ~/.cache/sgnsep/scores).")] = None,
     mixtures: Annotated[bool, typer.Option("--mixtures", help="Also write each track's mixture.wav (the exact sum of its stems, float).")] = False,
     only_splits: Annotated[str, typer.Option("--only-splits", help="Render only pieces of these splits (comma-separated: train, val, test); a piece's split does not change, so `--soundfonts family:timgm6mb --only-splits val,test` makes held-out validation and test music for a corpus of the other family.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a music corpus already in --out.")] = False,
 ):
-    try:
-        from sgnsep.synth import music_corpus
-    except ImportError as exc:
-        fail(_synth_extra_missing("music", exc))
     shown = [0]
 
     def progress(done: float, total: float) -> None:  # a line per tenth, so a long run shows it is alive
@@ -137,21 +150,19 @@ def data_music(
             shown[0] = tenth
             err.print(f"  {done / 3600:.2f} of {total / 3600:.2f} h rendered", highlight=False)
 
-    try:
-        manifest = music_corpus.build_music_corpus(
+    def render():
+        from sgnsep.synth import music_corpus
+
+        return music_corpus.build_music_corpus(
             out_dir, hours=hours, seed=seed, track_seconds=(min_seconds, max_seconds), max_sources=max_sources,
             sample_rate=sample_rate, mixtures=mixtures, overwrite=overwrite, progress=progress,
-            only_splits=[x.strip() for x in only_splits.split(",")] if only_splits else None,
-            soundfonts=[x.strip() for x in soundfonts.split(",")] if soundfonts else None,
-            classes=[c.strip() for c in classes.split(",")] if classes else None,
+            only_splits=_names(only_splits),
+            soundfonts=_names(soundfonts),
+            classes=_names(classes),
             score_cache=score_cache if score_cache is not None else True,
         )
-    except SgnsepError as e:
-        fail(e)
-    except ImportError as exc:
-        fail(_synth_extra_missing("music", exc))
-    except KeyboardInterrupt as exc:
-        interrupted(exc, out_dir)
+
+    manifest = _render_corpus("music", out_dir, render)
     t = manifest["totals"]
     fams = ", ".join(f"{f} {v / 3600:.2f} h" for f, v in t["family_seconds"].items())
     err.print(
