@@ -80,3 +80,14 @@ def test_train_makes_a_run_folder_that_separates(tmp_path):
     result = sgnsep.train(tmp_path / "run", overrides=[f"data_dir={tmp_path / 'solos'}", *TINY], device="cpu")
     assert result.steps == 2 and (tmp_path / "run" / "best" / "model.safetensors").is_file()
     assert sgnsep.load_model(tmp_path / "run" / "best").meta.classes == ["high", "low"]
+
+
+def test_importing_the_package_and_the_cli_does_not_load_torch():
+    """`sgnsep --help` and `import sgnsep` must stay fast: torch (about a second to import) loads when a model runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, sgnsep, sgnsep.cli; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from sgnsep.core.errors import SgnsepError, UsageError
-from sgnsep.evaluation.evaluate import PACKAGED_TESTSETS
 from sgnsep.cli.common import DeviceOpt, MasksOpt, ModelsOpt, app, default_model, err, fail, interrupted, out
 
 
@@ -62,6 +61,7 @@ def eval_command(
 
     from sgnsep.core.atomic_write import refuse_existing
     from sgnsep.evaluation import evaluate as ev
+    from sgnsep.evaluation.evaluate import PACKAGED_TESTSETS
     from sgnsep.evaluation.plan import LAYOUTS, plan_evaluation
     from sgnsep.separation.separator import Separator
 
