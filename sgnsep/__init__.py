@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sgnsep._version import __version__
 from sgnsep.core.errors import SgnsepError
+from sgnsep.models.registry import DEFAULT_MODEL  # light: no torch
 
 if TYPE_CHECKING:  # the real imports are in the functions: `import sgnsep` (and `sgnsep --help`) stays light
     from sgnsep.analysis.detection import PresenceTimeline
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # the real imports are in the functions: `import sgnsep` (and
 
 __all__ = ["__version__", "SgnsepError", "Separator", "separate_file", "detect", "evaluate", "train", "load_model"]
 
-DEFAULT_MODEL = "sgn-gm-small"  # sgnsep.models.registry.DEFAULT_MODEL (a test checks they agree)
 
 
 def separate_file(

@@ -22,9 +22,6 @@ def test_help_shows_the_api_with_typed_signatures():
             sig = inspect.signature(getattr(sgnsep, name))
             assert sig.return_annotation is not inspect.Signature.empty
             assert all(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values())
-    from sgnsep.models.registry import DEFAULT_MODEL
-
-    assert sgnsep.DEFAULT_MODEL == DEFAULT_MODEL
     # A submodule imported later is set on the package under its name: none may share a name with the API.
     import pkgutil
 
